@@ -1,0 +1,65 @@
+"""The small error taxonomy callers of the service see.
+
+Each error keeps the Camunda message and exception name (``camunda_type``) and, where Camunda
+reports one, an integer ``code``; the REST layer maps the class to a status code.
+"""
+
+from __future__ import annotations
+
+from domain.errors import DomainError, InvalidArgument, LockedByOtherWorker, LockExpired, TaskRemoved, TaskSuspended
+
+
+class ApplicationError(Exception):
+    camunda_type = "ProcessEngineException"
+    code: int | None = None
+
+    def __init__(self, message: str, camunda_type: str | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if camunda_type is not None:
+            self.camunda_type = camunda_type
+        if code is not None:
+            self.code = code
+
+
+class NotFound(ApplicationError):
+    """The task, log entry, incident or process instance does not exist."""
+
+    camunda_type = "RestException"
+
+
+class BadRequest(ApplicationError):
+    """The input is missing, malformed or out of range; nothing was changed."""
+
+    camunda_type = "InvalidRequestException"
+
+
+class Conflict(ApplicationError):
+    """The command conflicts with the task's state: another worker holds its lock, or the lock expired."""
+
+    camunda_type = "RestException"
+
+
+class Suspended(ApplicationError):
+    """A worker command on a suspended task."""
+
+    camunda_type = "RestException"
+
+
+class ConcurrentModification(ApplicationError):
+    """Concurrent writers kept winning and retrying on fresh state did not get through."""
+
+    camunda_type = "OptimisticLockingException"
+    code = 1
+
+
+def from_domain_error(error: DomainError) -> ApplicationError:
+    if isinstance(error, TaskRemoved):
+        return NotFound(error.message, error.camunda_type)
+    if isinstance(error, TaskSuspended):
+        return Suspended(error.message, error.camunda_type)
+    if isinstance(error, (LockedByOtherWorker, LockExpired)):
+        return Conflict(error.message, error.camunda_type)
+    if isinstance(error, InvalidArgument):
+        return BadRequest(error.message, error.camunda_type)
+    return BadRequest(error.message, error.camunda_type)

@@ -1,0 +1,66 @@
+"""What the service needs from the outside, as protocols the infrastructure implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from application.dto import (
+    ExternalTaskDTO,
+    FetchAndLockRequest,
+    HistoricExternalTaskLogDTO,
+    IncidentDTO,
+    ProcessInstanceDTO,
+)
+from application.queries import HistoricExternalTaskLogQuery, IncidentQuery, Page
+from domain.variables import TypedValue
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+
+
+class RuntimeReadModel(Protocol):
+    """The runtime tables, always exactly consistent with the event store."""
+
+    def select_fetchable(self, request: FetchAndLockRequest, now: datetime) -> list[tuple[str, str]]:
+        """Ids and topic names of up to ``max_tasks`` fetchable tasks, in fetch order."""
+
+    def get_task(self, task_id: str) -> ExternalTaskDTO | None: ...
+
+    def get_error_details(self, task_id: str) -> tuple[bool, str | None]:
+        """(whether the task exists, its error details)."""
+
+    def task_ids_of_process_instance(self, process_instance_id: str) -> list[str]: ...
+
+    def get_process_instance(self, process_instance_id: str) -> ProcessInstanceDTO | None: ...
+
+    def process_variables(self, process_instance_ids: Iterable[str]) -> dict[str, dict[str, TypedValue]]: ...
+
+    def query_incidents(self, query: IncidentQuery, page: Page) -> list[IncidentDTO]: ...
+
+    def count_incidents(self, query: IncidentQuery) -> int: ...
+
+
+class HistoryReadModel(Protocol):
+    """The historic external-task log, built by a tracked projection of the events."""
+
+    def catch_up(self) -> None:
+        """Return once the projection has processed every event recorded before the call."""
+
+    def query_logs(self, query: HistoricExternalTaskLogQuery, page: Page) -> list[HistoricExternalTaskLogDTO]: ...
+
+    def count_logs(self, query: HistoricExternalTaskLogQuery) -> int: ...
+
+    def get_log(self, log_id: str) -> HistoricExternalTaskLogDTO | None: ...
+
+    def get_log_error_details(self, log_id: str) -> tuple[bool, str | None]:
+        """(whether the log entry exists, the error details it recorded)."""
+
+
+class TaskAvailability(Protocol):
+    """Told after a commit that may have made tasks fetchable (created, unlocked, retries raised)."""
+
+    def notify(self) -> None: ...

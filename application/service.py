@@ -1,0 +1,598 @@
+"""ExternalTaskService: one method per use case, named after Camunda's Java ExternalTaskService.
+
+Commands load aggregates from the event store, let them decide, and save every aggregate a
+command touched in one transaction. A save that loses to a concurrent writer is retried on fresh
+state, so callers only ever see real conflicts (another worker holds the lock). Queries read the
+runtime and history read models and return DTOs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from application.dto import (
+    ExternalTaskDTO,
+    FetchAndLockRequest,
+    FetchTopic,
+    HistoricExternalTaskLogDTO,
+    IncidentDTO,
+    LockedExternalTaskDTO,
+    NewExternalTask,
+    ProcessInstanceDTO,
+)
+from application.errors import (
+    ApplicationError,
+    BadRequest,
+    ConcurrentModification,
+    NotFound,
+    from_domain_error,
+)
+from application.event_store import ExternalTaskEventStore
+from application.ports import Clock, HistoryReadModel, RuntimeReadModel, TaskAvailability
+from application.queries import (
+    HISTORIC_LOG_SORT_KEYS,
+    INCIDENT_SORT_KEYS,
+    SORT_ORDERS,
+    HistoricExternalTaskLogQuery,
+    IncidentQuery,
+    Page,
+)
+from domain.errors import DomainError, ensure_not_negative, ensure_not_null, ensure_positive
+from domain.external_task import ExternalTask
+from domain.process_instance import ProcessInstance
+from domain.variables import InvalidVariableValue, TypedValue, typed_variables
+
+MAX_SAVE_ATTEMPTS = 10
+
+Command = Callable[[datetime], Sequence[Aggregate]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _NoWakeUps:
+    def notify(self) -> None:
+        pass
+
+
+class ExternalTaskService:
+    def __init__(
+        self,
+        event_store: ExternalTaskEventStore,
+        runtime: RuntimeReadModel,
+        history: HistoryReadModel,
+        clock: Clock = utc_now,
+        availability: TaskAvailability | None = None,
+    ) -> None:
+        self._event_store = event_store
+        self._runtime = runtime
+        self._history = history
+        self._clock = clock
+        self._availability = availability or _NoWakeUps()
+
+    # -- creation -------------------------------------------------------------------------------
+
+    def create(self, task: NewExternalTask) -> ExternalTaskDTO:
+        """Create one task; its process instance is started if it does not exist yet."""
+        return self.create_many([task])[0]
+
+    def create_many(self, tasks: Sequence[NewExternalTask]) -> list[ExternalTaskDTO]:
+        """Create several tasks, all or none."""
+        prepared = [self._prepare_new_task(spec) for spec in tasks]
+
+        def command(now: datetime) -> list[Aggregate]:
+            instances: dict[str, ProcessInstance] = {}
+            created: list[Aggregate] = []
+            for spec, task_id, ids, variables, local_variables in prepared:
+                instance_id = ids["process_instance_id"]
+                instance = instances.get(instance_id) or self._find_instance(instance_id)
+                if instance is None:
+                    instance = ProcessInstance.start(
+                        now=now,
+                        process_instance_id=instance_id,
+                        business_key=spec.business_key,
+                        process_definition_id=spec.process_definition_id,
+                        process_definition_key=spec.process_definition_key,
+                        tenant_id=spec.tenant_id,
+                        variables=variables,
+                    )
+                else:
+                    instance.set_variables(now, variables)
+                instances[instance_id] = instance
+                created.append(
+                    ExternalTask.create(
+                        now=now,
+                        task_id=task_id,
+                        topic_name=spec.topic_name,
+                        process_instance_id=instance_id,
+                        process_definition_id=spec.process_definition_id
+                        or instance.process_definition_id,
+                        process_definition_key=spec.process_definition_key
+                        or instance.process_definition_key,
+                        process_definition_version_tag=spec.process_definition_version_tag,
+                        activity_id=spec.activity_id,
+                        activity_instance_id=ids["activity_instance_id"],
+                        execution_id=ids["execution_id"],
+                        business_key=instance.business_key,
+                        tenant_id=spec.tenant_id if spec.tenant_id is not None else instance.tenant_id,
+                        priority=spec.priority,
+                        retries=spec.retries,
+                        suspended=instance.suspended,
+                        extension_properties=spec.extension_properties,
+                        local_variables=local_variables,
+                    )
+                )
+            return [*created, *instances.values()]
+
+        saved = self._run(command, tasks_may_be_available=True)
+        return [ExternalTaskDTO.from_task(t) for t in saved if isinstance(t, ExternalTask)]
+
+    def _prepare_new_task(self, spec: NewExternalTask) -> tuple[Any, ...]:
+        if not spec.topic_name:
+            raise BadRequest("topicName is null", "NullValueException")
+        if isinstance(spec.priority, bool) or not isinstance(spec.priority, int):
+            raise BadRequest("Priority value is not an Integer", "ProcessEngineException")
+        if spec.retries is not None:
+            self._check(ensure_not_negative, "retries", spec.retries)
+        # Ids are chosen once, outside the retry loop, so a retried save creates the same task.
+        ids = {
+            "process_instance_id": spec.process_instance_id or str(uuid4()),
+            "activity_instance_id": spec.activity_instance_id
+            or f"{spec.activity_id or spec.topic_name}:{uuid4()}",
+            "execution_id": spec.execution_id or str(uuid4()),
+        }
+        variables = self._typed(spec.variables)
+        local_variables = self._typed(spec.local_variables)
+        return spec, uuid4(), ids, variables, local_variables
+
+    # -- worker commands ------------------------------------------------------------------------
+
+    def fetch_and_lock(self, request: FetchAndLockRequest) -> list[LockedExternalTaskDTO]:
+        """Lock up to ``max_tasks`` fetchable tasks of the requested topics for one worker.
+
+        A task taken by a competing worker between selection and save is skipped, as in Camunda:
+        the result may hold fewer than ``max_tasks`` tasks, but never an error.
+        """
+        request = self._validated_fetch_request(request)
+        if request.max_tasks == 0 or not request.topics:
+            return []
+        topics = {topic.topic_name: topic for topic in request.topics}
+        now = self._now()
+        candidates = self._runtime.select_fetchable(request, now)
+        locked = self._lock_candidates(candidates, topics, request.worker_id, now)
+        return self._locked_dtos(locked, topics)
+
+    def _validated_fetch_request(self, request: FetchAndLockRequest) -> FetchAndLockRequest:
+        self._check(ensure_not_null, "workerId", request.worker_id)
+        if request.max_tasks is None or request.max_tasks < 0:
+            raise BadRequest("maxResults is not greater than or equal to 0", "ProcessEngineException")
+        for field_name, order in request.sorting:
+            if field_name != "createTime":
+                raise BadRequest(f"Cannot set query sortBy parameter to value {field_name}")
+            if order is None:
+                raise BadRequest(
+                    "Invalid query: call asc() or desc() after using orderByXX(): direction is null",
+                    "NotValidException",
+                )
+            if order not in SORT_ORDERS:
+                raise BadRequest(f"Cannot set query sortOrder parameter to value {order}")
+        topics: dict[str, FetchTopic] = {}
+        for topic in request.topics:
+            self._check(ensure_not_null, "topicName", topic.topic_name)
+            self._check(ensure_positive, "lockTime", topic.lock_duration or 0)
+            topics[topic.topic_name] = topic  # the same topic twice: the last one counts
+        return FetchAndLockRequest(
+            worker_id=request.worker_id,
+            max_tasks=request.max_tasks,
+            topics=list(topics.values()),
+            use_priority=request.use_priority,
+            sorting=list(request.sorting),
+        )
+
+    def _lock_candidates(
+        self,
+        candidates: Sequence[tuple[str, str]],
+        topics: Mapping[str, FetchTopic],
+        worker_id: str,
+        now: datetime,
+    ) -> list[ExternalTask]:
+        locked = [
+            task
+            for task_id, topic_name in candidates
+            if (task := self._lock_for_fetch(task_id, topics[topic_name], worker_id, now))
+        ]
+        try:
+            self._event_store.save(*locked)
+            return locked
+        except IntegrityError:
+            # A competing writer changed one of them; lock the rest one by one on fresh state.
+            survivors = []
+            for task_id, topic_name in candidates:
+                task = self._lock_for_fetch(task_id, topics[topic_name], worker_id, now)
+                if task is None:
+                    continue
+                try:
+                    self._event_store.save(task)
+                except IntegrityError:
+                    continue
+                survivors.append(task)
+            return survivors
+
+    def _lock_for_fetch(
+        self, task_id: str, topic: FetchTopic, worker_id: str, now: datetime
+    ) -> ExternalTask | None:
+        task = self._find_task(task_id)
+        if task is None or not task.is_fetchable(now):
+            return None
+        task.fetch_lock(worker_id, topic.lock_duration, now)
+        return task
+
+    def _locked_dtos(
+        self, tasks: Sequence[ExternalTask], topics: Mapping[str, FetchTopic]
+    ) -> list[LockedExternalTaskDTO]:
+        process_variables = self._runtime.process_variables(
+            {t.process_instance_id for t in tasks if not topics[t.topic_name].local_variables}
+        )
+        result = []
+        for task in tasks:
+            topic = topics[task.topic_name]
+            visible: dict[str, TypedValue] = {}
+            if not topic.local_variables:
+                visible.update(process_variables.get(task.process_instance_id, {}))
+            visible.update(
+                {name: TypedValue.from_dict(value) for name, value in task.local_variables.items()}
+            )
+            if topic.variables is not None:
+                visible = {name: visible[name] for name in topic.variables if name in visible}
+            result.append(
+                LockedExternalTaskDTO(
+                    task=ExternalTaskDTO.from_task(task),
+                    error_details=task.error_details,
+                    variables=visible,
+                    extension_properties=dict(task.extension_properties)
+                    if topic.include_extension_properties
+                    else {},
+                )
+            )
+        return result
+
+    def lock(self, task_id: str, worker_id: str, lock_duration: int) -> None:
+        self._check(ExternalTask.check_lock_arguments, worker_id, lock_duration)
+
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.lock(worker_id, lock_duration, now)
+            return [task]
+
+        self._run(command)
+
+    def extend_lock(self, task_id: str, worker_id: str, new_duration: int) -> None:
+        self._check(ExternalTask.check_extend_lock_arguments, worker_id, new_duration)
+
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.extend_lock(worker_id, new_duration, now)
+            return [task]
+
+        self._run(command)
+
+    def unlock(self, task_id: str) -> None:
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.unlock(now)
+            return [task]
+
+        self._run(command, tasks_may_be_available=True)
+
+    def complete(
+        self,
+        task_id: str,
+        worker_id: str,
+        variables: Mapping[str, Any] | None = None,
+        local_variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Finish the task; ``variables`` go to its process instance, ``local_variables`` stay on the task."""
+        self._check(ensure_not_null, "workerId", worker_id)
+        process_variables = self._typed(variables)
+        task_variables = self._typed(local_variables)
+
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.complete(worker_id, now, task_variables)
+            return [task, *self._set_instance_variables(task, process_variables, now)]
+
+        self._run(command)
+
+    def handle_failure(
+        self,
+        task_id: str,
+        worker_id: str,
+        *,
+        error_message: str | None = None,
+        error_details: str | None = None,
+        retries: int = 0,
+        retry_timeout: int = 0,
+        variables: Mapping[str, Any] | None = None,
+        local_variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Report a failure; the worker keeps the task, which is fetchable again after ``retry_timeout`` ms."""
+        self._check(ExternalTask.check_failure_arguments, worker_id, retries, retry_timeout)
+        process_variables = self._typed(variables)
+        task_variables = self._typed(local_variables)
+
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.handle_failure(
+                worker_id,
+                now,
+                error_message=error_message,
+                error_details=error_details,
+                retries=retries,
+                retry_timeout=retry_timeout,
+                local_variables=task_variables,
+            )
+            return [task, *self._set_instance_variables(task, process_variables, now)]
+
+        self._run(command, tasks_may_be_available=retries > 0)
+
+    def handle_bpmn_error(
+        self,
+        task_id: str,
+        worker_id: str,
+        error_code: str,
+        *,
+        error_message: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        """End the task with a business error; the code, message and variables are recorded for the application."""
+        self._check(ExternalTask.check_bpmn_error_arguments, worker_id, error_code)
+        process_variables = self._typed(variables)
+
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.handle_bpmn_error(
+                worker_id, error_code, now, error_message=error_message, variables=process_variables
+            )
+            return [task, *self._set_instance_variables(task, process_variables, now)]
+
+        self._run(command)
+
+    # -- operator commands ----------------------------------------------------------------------
+
+    def set_retries(self, task_id: str, retries: int) -> None:
+        self.set_retries_many([task_id], retries)
+
+    def set_retries_many(self, task_ids: Iterable[str], retries: int) -> None:
+        """Set the retries of several tasks, all or none; 0 creates incidents, >0 resolves them."""
+        if retries is None:
+            raise BadRequest("The number of retries cannot be null.")
+        self._check(ExternalTask.check_retries, retries)
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            raise BadRequest("externalTaskIds is empty")
+        if any(task_id is None for task_id in ids):
+            raise BadRequest("External task id cannot be null: externalTaskIds contains null value")
+
+        def command(now: datetime) -> list[Aggregate]:
+            tasks = [self._load_task(task_id) for task_id in ids]
+            for task in tasks:
+                task.set_retries(retries, now)
+            return tasks
+
+        self._run(command, tasks_may_be_available=retries > 0)
+
+    def set_priority(self, task_id: str, priority: int) -> None:
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise BadRequest("priority is null" if priority is None else "priority is not a number")
+
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.set_priority(priority, now)
+            return [task]
+
+        self._run(command)
+
+    # -- process instances ----------------------------------------------------------------------
+
+    def suspend_process_instance(self, process_instance_id: str) -> None:
+        self._change_process_instance(process_instance_id, "suspend")
+
+    def activate_process_instance(self, process_instance_id: str) -> None:
+        self._change_process_instance(process_instance_id, "activate")
+
+    def delete_process_instance(self, process_instance_id: str, reason: str | None = None) -> None:
+        """Delete the instance; its tasks are deleted with deletion log entries and their incidents closed."""
+        self._change_process_instance(process_instance_id, "delete", reason)
+
+    def _change_process_instance(self, process_instance_id: str, action: str, *args: Any) -> None:
+        def command(now: datetime) -> list[Aggregate]:
+            instance = self._load_instance(process_instance_id)
+            getattr(instance, action)(now, *args)
+            tasks = [
+                task
+                for task_id in self._runtime.task_ids_of_process_instance(process_instance_id)
+                if (task := self._find_task(task_id)) is not None and not task.is_removed
+            ]
+            for task in tasks:
+                getattr(task, action)(now, *args)
+            return [instance, *tasks]
+
+        self._run(command, tasks_may_be_available=action == "activate")
+
+    def set_process_variables(
+        self,
+        process_instance_id: str,
+        modifications: Mapping[str, Any] | None = None,
+        deletions: Sequence[str] | None = None,
+    ) -> None:
+        typed = self._typed(modifications)
+
+        def command(now: datetime) -> list[Aggregate]:
+            instance = self._load_instance(process_instance_id)
+            instance.set_variables(now, typed, list(deletions or []))
+            return [instance]
+
+        self._run(command)
+
+    def get_process_variables(self, process_instance_id: str) -> dict[str, TypedValue]:
+        self.get_process_instance(process_instance_id)
+        return self._runtime.process_variables([process_instance_id]).get(process_instance_id, {})
+
+    def get_process_instance(self, process_instance_id: str) -> ProcessInstanceDTO:
+        instance = self._runtime.get_process_instance(process_instance_id)
+        if instance is None:
+            raise NotFound(
+                f"Process instance with id {process_instance_id} does not exist", "InvalidRequestException"
+            )
+        return instance
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> ExternalTaskDTO:
+        task = self._runtime.get_task(task_id)
+        if task is None:
+            raise NotFound(f"External task with id {task_id} does not exist")
+        return task
+
+    def get_error_details(self, task_id: str) -> str | None:
+        exists, details = self._runtime.get_error_details(task_id)
+        if not exists:
+            raise NotFound(
+                f"No external task found with id {task_id}: externalTask is null", "NullValueException"
+            )
+        return details
+
+    def query_history_log(
+        self, query: HistoricExternalTaskLogQuery, page: Page = Page()
+    ) -> list[HistoricExternalTaskLogDTO]:
+        self._check_sorting(query.sorting, HISTORIC_LOG_SORT_KEYS)
+        self._history.catch_up()
+        return self._history.query_logs(query, page)
+
+    def count_history_log(self, query: HistoricExternalTaskLogQuery) -> int:
+        self._history.catch_up()
+        return self._history.count_logs(query)
+
+    def get_history_log(self, log_id: str) -> HistoricExternalTaskLogDTO:
+        self._history.catch_up()
+        log = self._history.get_log(log_id)
+        if log is None:
+            raise NotFound(f"Historic external task log with id {log_id} does not exist", "InvalidRequestException")
+        return log
+
+    def get_history_log_error_details(self, log_id: str) -> str | None:
+        self._history.catch_up()
+        exists, details = self._history.get_log_error_details(log_id)
+        if not exists:
+            raise NotFound(
+                f"No historic external task log found with id {log_id}: historicExternalTaskLog is null",
+                "InvalidRequestException",
+            )
+        return details
+
+    def query_incidents(self, query: IncidentQuery, page: Page = Page()) -> list[IncidentDTO]:
+        self._check_sorting(query.sorting, INCIDENT_SORT_KEYS)
+        return self._runtime.query_incidents(query, page)
+
+    def count_incidents(self, query: IncidentQuery) -> int:
+        return self._runtime.count_incidents(query)
+
+    def get_incident(self, incident_id: str) -> IncidentDTO:
+        found = self._runtime.query_incidents(IncidentQuery(incident_id=incident_id), Page())
+        if not found:
+            raise NotFound(f"No matching incident with id {incident_id}", "InvalidRequestException")
+        return found[0]
+
+    # -- the machinery shared by the use cases --------------------------------------------------
+
+    def _run(self, command: Command, *, tasks_may_be_available: bool = False) -> Sequence[Aggregate]:
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            try:
+                aggregates = command(self._now())
+            except DomainError as error:
+                raise from_domain_error(error) from None
+            try:
+                self._event_store.save(*aggregates)
+            except IntegrityError:
+                continue  # a concurrent writer got there first: decide again on fresh state
+            if tasks_may_be_available:
+                self._availability.notify()
+            return aggregates
+        raise ConcurrentModification(
+            "ENGINE-03005 The command kept conflicting with concurrent modifications of the same "
+            "entities and was not applied."
+        )
+
+    def _now(self) -> datetime:
+        # Camunda keeps times to the millisecond; so do the read models, and so must the rules.
+        now = self._clock()
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    def _find_task(self, task_id: str) -> ExternalTask | None:
+        try:
+            return self._event_store.repository.get(UUID(str(task_id)))
+        except (ValueError, AggregateNotFoundError):
+            return None
+
+    def _load_task(self, task_id: str) -> ExternalTask:
+        task = self._find_task(task_id)
+        if task is None or task.is_removed or not isinstance(task, ExternalTask):
+            raise NotFound(f"External task with id {task_id} does not exist")
+        return task
+
+    def _find_instance(self, process_instance_id: str) -> ProcessInstance | None:
+        try:
+            return self._event_store.repository.get(ProcessInstance.aggregate_id(process_instance_id))
+        except AggregateNotFoundError:
+            return None
+
+    def _load_instance(self, process_instance_id: str) -> ProcessInstance:
+        instance = self._find_instance(process_instance_id)
+        if instance is None or instance.deleted:
+            raise NotFound(
+                f"Process instance with id {process_instance_id} does not exist", "InvalidRequestException"
+            )
+        return instance
+
+    def _set_instance_variables(
+        self, task: ExternalTask, variables: dict[str, dict[str, Any]], now: datetime
+    ) -> list[Aggregate]:
+        if not variables:
+            return []
+        instance = self._load_instance(task.process_instance_id)
+        instance.set_variables(now, variables)
+        return [instance]
+
+    @staticmethod
+    def _typed(variables: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+        try:
+            return {name: value.to_dict() for name, value in typed_variables(variables).items()}
+        except InvalidVariableValue as error:
+            raise BadRequest(error.message, error.camunda_type) from None
+
+    @staticmethod
+    def _check(check: Callable[..., None], *args: Any) -> None:
+        try:
+            check(*args)
+        except DomainError as error:
+            raise from_domain_error(error) from None
+
+    @staticmethod
+    def _check_sorting(sorting: Sequence[tuple[str, str]], allowed: Sequence[str]) -> None:
+        for key, order in sorting:
+            if key not in allowed:
+                raise BadRequest(f"Cannot set query parameter 'sortBy' to value '{key}'")
+            if order not in SORT_ORDERS:
+                raise BadRequest(f"Cannot set query parameter 'sortOrder' to value '{order}'")
+
+
+def raise_for(error: ApplicationError) -> None:  # pragma: no cover - re-export for callers
+    raise error

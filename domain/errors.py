@@ -1,0 +1,62 @@
+"""Rule violations raised by the aggregates.
+
+Each error carries the message Camunda 7 gives for the same violation and ``camunda_type``: the
+exception name Camunda's REST API reports for it, so every outer layer can report it faithfully.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command the aggregate refuses."""
+
+    camunda_type = "ProcessEngineException"
+
+    def __init__(self, message: str, camunda_type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if camunda_type is not None:
+            self.camunda_type = camunda_type
+
+
+class InvalidArgument(DomainError):
+    """An argument is missing or out of range (``ensure...`` checks in Camunda)."""
+
+
+class LockedByOtherWorker(DomainError):
+    """The worker does not hold the task's lock."""
+
+    camunda_type = "RestException"
+
+
+class LockExpired(DomainError):
+    """extendLock on a lock that has already expired."""
+
+    camunda_type = "RestException"
+
+
+class TaskSuspended(DomainError):
+    """A worker command on a suspended task."""
+
+    camunda_type = "RestException"
+
+
+class TaskRemoved(DomainError):
+    """The task has been completed, deleted or ended by a BPMN error."""
+
+    camunda_type = "RestException"
+
+
+def ensure_not_null(name: str, value: object) -> None:
+    if value is None:
+        raise InvalidArgument(f"{name} is null", "NullValueException")
+
+
+def ensure_positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise InvalidArgument(f"{name} is not greater than 0")
+
+
+def ensure_not_negative(name: str, value: int) -> None:
+    if value < 0:
+        raise InvalidArgument(f"{name} is not greater than or equal to 0")

@@ -1,0 +1,1 @@
+"""extask's infrastructure: persistence, the REST API, the command line and the composition root."""

@@ -1,0 +1,18 @@
+"""The ASGI application ``extask serve`` runs: the engine built from the environment's settings."""
+
+from __future__ import annotations
+
+import atexit
+
+from fastapi import FastAPI
+
+from infrastructure import settings
+from infrastructure.bootstrap import build_engine
+from infrastructure.rest.app import create_app
+
+
+def application() -> FastAPI:
+    """Factory for uvicorn (``factory=True``): one engine per server process."""
+    engine = build_engine(settings.database_url())
+    atexit.register(engine.close)
+    return create_app(engine.service)

@@ -1,0 +1,215 @@
+"""Queries over the runtime read model: fetch-and-lock candidates, tasks, variables, incidents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from application.dto import (
+    ExternalTaskDTO,
+    FetchAndLockRequest,
+    FetchTopic,
+    IncidentDTO,
+    ProcessInstanceDTO,
+)
+from application.queries import IncidentQuery, Page
+from domain.external_task import epoch_millis
+from domain.variables import TypedValue
+from infrastructure.persistence.query_building import Filters, order_by, paging
+from infrastructure.persistence.sql import Dialect, from_epoch_ms, in_list
+
+TASK_COLUMNS = (
+    "id, topic_name, worker_id, lock_expiration_time, retries, suspended, priority, create_time, "
+    "process_instance_id, process_definition_id, process_definition_key, "
+    "process_definition_version_tag, activity_id, activity_instance_id, execution_id, business_key, "
+    "tenant_id, error_message"
+)
+
+INCIDENT_SORT_COLUMNS = {
+    "incidentId": "id", "incidentMessage": "incident_message", "incidentTimestamp": "incident_timestamp",
+    "incidentType": "incident_type", "executionId": "execution_id", "activityId": "activity_id",
+    "processInstanceId": "process_instance_id", "processDefinitionId": "process_definition_id",
+    "causeIncidentId": "id", "rootCauseIncidentId": "id", "configuration": "configuration",
+    "tenantId": "tenant_id",
+}
+
+
+class SqlRuntimeReadModel:
+    def __init__(self, datastore: Any, dialect: Dialect) -> None:
+        self._datastore = datastore
+        self._dialect = dialect
+
+    def _rows(self, statement: str, params: Iterable[Any] = ()) -> list[Any]:
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._dialect.sql(statement), tuple(params))
+            return cursor.fetchall()
+
+    # -- fetch-and-lock -------------------------------------------------------------------------
+
+    def select_fetchable(self, request: FetchAndLockRequest, now: datetime) -> list[tuple[str, str]]:
+        filters = Filters()
+        filters.add("(lock_expiration_time IS NULL OR lock_expiration_time <= ?)", epoch_millis(now))
+        filters.add("suspended = ?", False)
+        filters.add("(retries IS NULL OR retries > 0)")
+        topic_clauses, topic_params = [], []
+        for topic in request.topics:
+            clause, params = self._topic_clause(topic)
+            topic_clauses.append(clause)
+            topic_params.extend(params)
+        filters.add("(" + " OR ".join(topic_clauses) + ")", *topic_params)
+        ordering = []
+        if request.use_priority:
+            ordering.append("priority DESC")
+        ordering += [f"create_time {order.upper()}" for _, order in request.sorting]
+        statement = f"SELECT id, topic_name FROM {{ext_task}} t{filters.where()}"
+        if ordering:
+            statement += " ORDER BY " + ", ".join(ordering)
+        statement += " LIMIT ?"
+        rows = self._rows(statement, [*filters.params, request.max_tasks])
+        return [(row["id"], row["topic_name"]) for row in rows]
+
+    @staticmethod
+    def _topic_clause(topic: FetchTopic) -> tuple[str, list[Any]]:
+        filters = Filters()
+        filters.add("topic_name = ?", topic.topic_name)
+        filters.equal("business_key", topic.business_key)
+        filters.equal("process_definition_id", topic.process_definition_id)
+        filters.within("process_definition_id", topic.process_definition_id_in)
+        filters.equal("process_definition_key", topic.process_definition_key)
+        filters.within("process_definition_key", topic.process_definition_key_in)
+        if topic.process_definition_version_tag is not None:
+            filters.add("process_definition_version_tag LIKE ?", topic.process_definition_version_tag)
+        if topic.tenant_id_in:
+            filters.within("tenant_id", topic.tenant_id_in)
+        elif topic.without_tenant_id:
+            filters.add("tenant_id IS NULL")
+        if topic.process_variables:
+            # Camunda ORs the listed variables: one matching variable qualifies the instance.
+            matches = " OR ".join("(v.name = ? AND v.value = ?)" for _ in topic.process_variables)
+            params = [p for name, raw in topic.process_variables.items() for p in (name, json.dumps(raw))]
+            filters.add(
+                "EXISTS (SELECT 1 FROM {proc_var} v WHERE v.process_instance_id = t.process_instance_id "
+                f"AND ({matches}))",
+                *params,
+            )
+        return "(" + " AND ".join(filters.clauses) + ")", filters.params
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> ExternalTaskDTO | None:
+        rows = self._rows(f"SELECT {TASK_COLUMNS} FROM {{ext_task}} WHERE id = ?", (task_id,))
+        return task_from_row(rows[0]) if rows else None
+
+    def get_error_details(self, task_id: str) -> tuple[bool, str | None]:
+        rows = self._rows("SELECT error_details FROM {ext_task} WHERE id = ?", (task_id,))
+        return (True, rows[0]["error_details"]) if rows else (False, None)
+
+    def task_ids_of_process_instance(self, process_instance_id: str) -> list[str]:
+        rows = self._rows(
+            "SELECT id FROM {ext_task} WHERE process_instance_id = ? ORDER BY id", (process_instance_id,)
+        )
+        return [row["id"] for row in rows]
+
+    # -- process instances and variables --------------------------------------------------------
+
+    def get_process_instance(self, process_instance_id: str) -> ProcessInstanceDTO | None:
+        rows = self._rows(
+            "SELECT id, business_key, process_definition_id, process_definition_key, tenant_id, suspended "
+            "FROM {proc_inst} WHERE id = ?",
+            (process_instance_id,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return ProcessInstanceDTO(
+            id=row["id"], business_key=row["business_key"],
+            process_definition_id=row["process_definition_id"],
+            process_definition_key=row["process_definition_key"], tenant_id=row["tenant_id"],
+            suspended=bool(row["suspended"]), ended=False,
+        )
+
+    def process_variables(self, process_instance_ids: Iterable[str]) -> dict[str, dict[str, TypedValue]]:
+        ids = list(process_instance_ids)
+        if not ids:
+            return {}
+        rows = self._rows(
+            "SELECT process_instance_id, name, type, value, value_info FROM {proc_var} "
+            f"WHERE process_instance_id IN {in_list(ids)} ORDER BY name",
+            ids,
+        )
+        variables: dict[str, dict[str, TypedValue]] = {}
+        for row in rows:
+            variables.setdefault(row["process_instance_id"], {})[row["name"]] = TypedValue(
+                type=row["type"], value=json.loads(row["value"]), value_info=json.loads(row["value_info"])
+            )
+        return variables
+
+    # -- incidents ------------------------------------------------------------------------------
+
+    def query_incidents(self, query: IncidentQuery, page: Page) -> list[IncidentDTO]:
+        filters = incident_filters(query)
+        statement = (
+            "SELECT id, incident_timestamp, incident_type, incident_message, configuration, "
+            "process_instance_id, process_definition_id, execution_id, activity_id, tenant_id "
+            f"FROM {{incident}}{filters.where()}"
+            f"{order_by(query.sorting, INCIDENT_SORT_COLUMNS, default='id')}{paging(page)}"
+        )
+        return [incident_from_row(row) for row in self._rows(statement, filters.params)]
+
+    def count_incidents(self, query: IncidentQuery) -> int:
+        filters = incident_filters(query)
+        rows = self._rows(f"SELECT COUNT(*) AS n FROM {{incident}}{filters.where()}", filters.params)
+        return int(rows[0]["n"])
+
+
+def incident_filters(query: IncidentQuery) -> Filters:
+    filters = Filters()
+    filters.equal("id", query.incident_id)
+    filters.equal("id", query.cause_incident_id)
+    filters.equal("id", query.root_cause_incident_id)
+    filters.equal("incident_type", query.incident_type)
+    filters.equal("incident_message", query.incident_message)
+    if query.incident_message_like is not None:
+        filters.add("incident_message LIKE ?", query.incident_message_like)
+    filters.equal("process_definition_id", query.process_definition_id)
+    filters.within("process_definition_key", query.process_definition_key_in)
+    filters.equal("process_instance_id", query.process_instance_id)
+    filters.equal("execution_id", query.execution_id)
+    filters.equal("activity_id", query.activity_id)
+    if query.failed_activity_id is not None or query.job_definition_id_in:
+        filters.add("1 = 0")  # external-task incidents have neither
+    filters.equal("configuration", query.configuration)
+    filters.within("tenant_id", query.tenant_id_in)
+    if query.incident_timestamp_before is not None:
+        filters.add("incident_timestamp < ?", epoch_millis(query.incident_timestamp_before))
+    if query.incident_timestamp_after is not None:
+        filters.add("incident_timestamp > ?", epoch_millis(query.incident_timestamp_after))
+    return filters
+
+
+def task_from_row(row: Any) -> ExternalTaskDTO:
+    return ExternalTaskDTO(
+        id=row["id"], topic_name=row["topic_name"], worker_id=row["worker_id"],
+        lock_expiration_time=from_epoch_ms(row["lock_expiration_time"]),
+        create_time=from_epoch_ms(row["create_time"]), retries=row["retries"],
+        error_message=row["error_message"], suspended=bool(row["suspended"]),
+        priority=row["priority"], process_instance_id=row["process_instance_id"],
+        process_definition_id=row["process_definition_id"],
+        process_definition_key=row["process_definition_key"],
+        process_definition_version_tag=row["process_definition_version_tag"],
+        activity_id=row["activity_id"], activity_instance_id=row["activity_instance_id"],
+        execution_id=row["execution_id"], tenant_id=row["tenant_id"], business_key=row["business_key"],
+    )
+
+
+def incident_from_row(row: Any) -> IncidentDTO:
+    return IncidentDTO(
+        id=row["id"], incident_timestamp=from_epoch_ms(row["incident_timestamp"]),
+        incident_type=row["incident_type"], incident_message=row["incident_message"],
+        configuration=row["configuration"], process_instance_id=row["process_instance_id"],
+        process_definition_id=row["process_definition_id"], execution_id=row["execution_id"],
+        activity_id=row["activity_id"], tenant_id=row["tenant_id"],
+        cause_incident_id=row["id"], root_cause_incident_id=row["id"],
+    )

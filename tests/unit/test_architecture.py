@@ -1,0 +1,58 @@
+"""The layering rule of DESIGN.md: imports point inward (infrastructure -> application -> domain).
+
+The domain may use only the standard library and ``eventsourcing.domain``; the application layer
+may use the domain and the event-sourcing library, never the infrastructure.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(package: str) -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found += [(str(path.relative_to(ROOT)), alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.append((str(path.relative_to(ROOT)), node.module))
+    return found
+
+
+def is_stdlib(module: str) -> bool:
+    return module.split(".")[0] in sys.stdlib_module_names or module == "__future__"
+
+
+def test_the_domain_depends_only_on_the_standard_library_and_eventsourcing_domain():
+    offending = [
+        (path, module)
+        for path, module in imported_modules("domain")
+        if not (is_stdlib(module) or module == "eventsourcing.domain" or module.split(".")[0] == "domain")
+    ]
+    assert offending == []
+
+
+@pytest.mark.parametrize("package", ["domain", "application"])
+def test_inner_layers_never_import_the_infrastructure(package):
+    assert [(p, m) for p, m in imported_modules(package) if m.split(".")[0] == "infrastructure"] == []
+
+
+def test_the_domain_never_imports_the_application_layer():
+    assert [(p, m) for p, m in imported_modules("domain") if m.split(".")[0] == "application"] == []
+
+
+def test_every_module_starts_with_a_docstring():
+    missing = [
+        str(path.relative_to(ROOT))
+        for package in ("domain", "application", "infrastructure")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.stat().st_size and ast.get_docstring(ast.parse(path.read_text())) is None
+    ]
+    assert missing == []

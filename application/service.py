@@ -8,6 +8,9 @@ runtime and history read models and return DTOs.
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -28,7 +31,6 @@ from application.dto import (
     ProcessInstanceDTO,
 )
 from application.errors import (
-    ApplicationError,
     BadRequest,
     ConcurrentModification,
     NotFound,
@@ -49,7 +51,8 @@ from domain.external_task import ExternalTask
 from domain.process_instance import ProcessInstance
 from domain.variables import InvalidVariableValue, TypedValue, typed_variables
 
-MAX_SAVE_ATTEMPTS = 10
+MAX_SAVE_ATTEMPTS = 20
+COMMAND_LOCK_STRIPES = 64
 
 Command = Callable[[datetime], Sequence[Aggregate]]
 
@@ -77,6 +80,9 @@ class ExternalTaskService:
         self._history = history
         self._clock = clock
         self._availability = availability or _NoWakeUps()
+        # Commands on the same aggregate queue up here instead of racing each other's saves;
+        # only writers in other processes can still conflict, and those are retried.
+        self._command_locks = [threading.Lock() for _ in range(COMMAND_LOCK_STRIPES)]
 
     # -- creation -------------------------------------------------------------------------------
 
@@ -272,7 +278,7 @@ class ExternalTaskService:
             task.lock(worker_id, lock_duration, now)
             return [task]
 
-        self._run(command)
+        self._run(command, key=task_id)
 
     def extend_lock(self, task_id: str, worker_id: str, new_duration: int) -> None:
         self._check(ExternalTask.check_extend_lock_arguments, worker_id, new_duration)
@@ -282,7 +288,7 @@ class ExternalTaskService:
             task.extend_lock(worker_id, new_duration, now)
             return [task]
 
-        self._run(command)
+        self._run(command, key=task_id)
 
     def unlock(self, task_id: str) -> None:
         def command(now: datetime) -> list[Aggregate]:
@@ -290,7 +296,7 @@ class ExternalTaskService:
             task.unlock(now)
             return [task]
 
-        self._run(command, tasks_may_be_available=True)
+        self._run(command, key=task_id, tasks_may_be_available=True)
 
     def complete(
         self,
@@ -309,7 +315,7 @@ class ExternalTaskService:
             task.complete(worker_id, now, task_variables)
             return [task, *self._set_instance_variables(task, process_variables, now)]
 
-        self._run(command)
+        self._run(command, key=task_id)
 
     def handle_failure(
         self,
@@ -341,7 +347,7 @@ class ExternalTaskService:
             )
             return [task, *self._set_instance_variables(task, process_variables, now)]
 
-        self._run(command, tasks_may_be_available=retries > 0)
+        self._run(command, key=task_id, tasks_may_be_available=retries > 0)
 
     def handle_bpmn_error(
         self,
@@ -363,7 +369,7 @@ class ExternalTaskService:
             )
             return [task, *self._set_instance_variables(task, process_variables, now)]
 
-        self._run(command)
+        self._run(command, key=task_id)
 
     # -- operator commands ----------------------------------------------------------------------
 
@@ -387,7 +393,7 @@ class ExternalTaskService:
                 task.set_retries(retries, now)
             return tasks
 
-        self._run(command, tasks_may_be_available=retries > 0)
+        self._run(command, key=ids[0] if len(ids) == 1 else None, tasks_may_be_available=retries > 0)
 
     def set_priority(self, task_id: str, priority: int) -> None:
         if isinstance(priority, bool) or not isinstance(priority, int):
@@ -398,7 +404,7 @@ class ExternalTaskService:
             task.set_priority(priority, now)
             return [task]
 
-        self._run(command)
+        self._run(command, key=task_id)
 
     # -- process instances ----------------------------------------------------------------------
 
@@ -425,7 +431,7 @@ class ExternalTaskService:
                 getattr(task, action)(now, *args)
             return [instance, *tasks]
 
-        self._run(command, tasks_may_be_available=action == "activate")
+        self._run(command, key=process_instance_id, tasks_may_be_available=action == "activate")
 
     def set_process_variables(
         self,
@@ -440,7 +446,7 @@ class ExternalTaskService:
             instance.set_variables(now, typed, list(deletions or []))
             return [instance]
 
-        self._run(command)
+        self._run(command, key=process_instance_id)
 
     def get_process_variables(self, process_instance_id: str) -> dict[str, TypedValue]:
         self.get_process_instance(process_instance_id)
@@ -513,19 +519,32 @@ class ExternalTaskService:
 
     # -- the machinery shared by the use cases --------------------------------------------------
 
-    def _run(self, command: Command, *, tasks_may_be_available: bool = False) -> Sequence[Aggregate]:
-        for _ in range(MAX_SAVE_ATTEMPTS):
+    def _run(
+        self, command: Command, *, key: str | None = None, tasks_may_be_available: bool = False
+    ) -> Sequence[Aggregate]:
+        """Decide and save, deciding again on fresh state when a concurrent writer got there first."""
+        lock = self._command_locks[hash(key) % COMMAND_LOCK_STRIPES] if key is not None else None
+        for attempt in range(MAX_SAVE_ATTEMPTS):
+            if lock is not None:
+                lock.acquire()
             try:
-                aggregates = command(self._now())
-            except DomainError as error:
-                raise from_domain_error(error) from None
-            try:
-                self._event_store.save(*aggregates)
-            except IntegrityError:
-                continue  # a concurrent writer got there first: decide again on fresh state
-            if tasks_may_be_available:
-                self._availability.notify()
-            return aggregates
+                try:
+                    aggregates = command(self._now())
+                except DomainError as error:
+                    raise from_domain_error(error) from None
+                try:
+                    self._event_store.save(*aggregates)
+                except IntegrityError:
+                    aggregates = None
+            finally:
+                if lock is not None:
+                    lock.release()
+            if aggregates is not None:
+                if tasks_may_be_available:
+                    self._availability.notify()
+                return aggregates
+            # Jittered backoff, so writers in different processes stop colliding in lockstep.
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise ConcurrentModification(
             "ENGINE-03005 The command kept conflicting with concurrent modifications of the same "
             "entities and was not applied."
@@ -592,7 +611,3 @@ class ExternalTaskService:
                 raise BadRequest(f"Cannot set query parameter 'sortBy' to value '{key}'")
             if order not in SORT_ORDERS:
                 raise BadRequest(f"Cannot set query parameter 'sortOrder' to value '{order}'")
-
-
-def raise_for(error: ApplicationError) -> None:  # pragma: no cover - re-export for callers
-    raise error

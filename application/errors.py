@@ -6,7 +6,7 @@ reports one, an integer ``code``; the REST layer maps the class to a status code
 
 from __future__ import annotations
 
-from domain.errors import DomainError, InvalidArgument, LockedByOtherWorker, LockExpired, TaskRemoved, TaskSuspended
+from domain.errors import DomainError, LockedByOtherWorker, LockExpired, TaskRemoved, TaskSuspended
 
 
 class ApplicationError(Exception):
@@ -54,12 +54,11 @@ class ConcurrentModification(ApplicationError):
 
 
 def from_domain_error(error: DomainError) -> ApplicationError:
+    # Camunda reports the engine exception's code, 0, for every refusal by the engine.
     if isinstance(error, TaskRemoved):
-        return NotFound(error.message, error.camunda_type)
+        return NotFound(error.message, error.camunda_type, code=0)
     if isinstance(error, TaskSuspended):
-        return Suspended(error.message, error.camunda_type)
+        return Suspended(error.message, error.camunda_type, code=0)
     if isinstance(error, (LockedByOtherWorker, LockExpired)):
-        return Conflict(error.message, error.camunda_type)
-    if isinstance(error, InvalidArgument):
-        return BadRequest(error.message, error.camunda_type)
-    return BadRequest(error.message, error.camunda_type)
+        return Conflict(error.message, error.camunda_type, code=0)
+    return BadRequest(error.message, error.camunda_type, code=0)

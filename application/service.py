@@ -46,7 +46,7 @@ from application.queries import (
     IncidentQuery,
     Page,
 )
-from domain.errors import DomainError, ensure_not_negative, ensure_not_null, ensure_positive
+from domain.errors import DomainError, ensure_not_null, ensure_positive
 from domain.external_task import ExternalTask
 from domain.process_instance import ProcessInstance
 from domain.variables import InvalidVariableValue, TypedValue, typed_variables
@@ -55,6 +55,11 @@ MAX_SAVE_ATTEMPTS = 20
 COMMAND_LOCK_STRIPES = 64
 
 Command = Callable[[datetime], Sequence[Aggregate]]
+
+
+def _java(value: object) -> str:
+    """A value as Camunda's messages print it."""
+    return "null" if value is None else str(value)
 
 
 def utc_now() -> datetime:
@@ -142,12 +147,7 @@ class ExternalTaskService:
         return [ExternalTaskDTO.from_task(t) for t in saved if isinstance(t, ExternalTask)]
 
     def _prepare_new_task(self, spec: NewExternalTask) -> tuple[Any, ...]:
-        if not spec.topic_name:
-            raise BadRequest("topicName is null", "NullValueException")
-        if isinstance(spec.priority, bool) or not isinstance(spec.priority, int):
-            raise BadRequest("Priority value is not an Integer", "ProcessEngineException")
-        if spec.retries is not None:
-            self._check(ensure_not_negative, "retries", spec.retries)
+        self._check(ExternalTask.check_creation_arguments, spec.topic_name, spec.priority, spec.retries)
         # Ids are chosen once, outside the retry loop, so a retried save creates the same task.
         ids = {
             "process_instance_id": spec.process_instance_id or str(uuid4()),
@@ -173,7 +173,10 @@ class ExternalTaskService:
         topics = {topic.topic_name: topic for topic in request.topics}
         now = self._now()
         candidates = self._runtime.select_fetchable(request, now)
-        locked = self._lock_candidates(candidates, topics, request.worker_id, now)
+        try:
+            locked = self._lock_candidates(candidates, topics, request.worker_id, now)
+        except DomainError as error:
+            raise from_domain_error(error) from None
         return self._locked_dtos(locked, topics)
 
     def _validated_fetch_request(self, request: FetchAndLockRequest) -> FetchAndLockRequest:
@@ -182,14 +185,14 @@ class ExternalTaskService:
             raise BadRequest("maxResults is not greater than or equal to 0", "ProcessEngineException")
         for field_name, order in request.sorting:
             if field_name != "createTime":
-                raise BadRequest(f"Cannot set query sortBy parameter to value {field_name}")
+                raise BadRequest(f"Cannot set query sortBy parameter to value {_java(field_name)}")
             if order is None:
                 raise BadRequest(
                     "Invalid query: call asc() or desc() after using orderByXX(): direction is null",
                     "NotValidException",
                 )
             if order not in SORT_ORDERS:
-                raise BadRequest(f"Cannot set query sortOrder parameter to value {order}")
+                raise BadRequest(f"Cannot set query sortOrder parameter to value {_java(order)}")
         topics: dict[str, FetchTopic] = {}
         for topic in request.topics:
             self._check(ensure_not_null, "topicName", topic.topic_name)
@@ -291,6 +294,8 @@ class ExternalTaskService:
         self._run(command, key=task_id)
 
     def unlock(self, task_id: str) -> None:
+        self._check(ensure_not_null, "externalTaskId", task_id)
+
         def command(now: datetime) -> list[Aggregate]:
             task = self._load_task(task_id)
             task.unlock(now)
@@ -374,30 +379,50 @@ class ExternalTaskService:
     # -- operator commands ----------------------------------------------------------------------
 
     def set_retries(self, task_id: str, retries: int) -> None:
-        self.set_retries_many([task_id], retries)
+        """Set one task's retries: 0 creates an incident, more than 0 resolves it."""
+        self._check(ensure_not_null, "externalTaskId", task_id)
+        self._check_retries(retries)
+
+        def command(now: datetime) -> list[Aggregate]:
+            task = self._load_task(task_id)
+            task.set_retries(retries, now)
+            return [task]
+
+        self._run(command, key=task_id, tasks_may_be_available=retries > 0)
 
     def set_retries_many(self, task_ids: Iterable[str], retries: int) -> None:
-        """Set the retries of several tasks, all or none; 0 creates incidents, >0 resolves them."""
-        if retries is None:
-            raise BadRequest("The number of retries cannot be null.")
-        self._check(ExternalTask.check_retries, retries)
-        ids = list(dict.fromkeys(task_ids))
+        """Set the retries of several tasks, all or none."""
+        self._check_retries(retries)
+        ids = list(dict.fromkeys(task_ids or []))
         if not ids:
             raise BadRequest("externalTaskIds is empty")
         if any(task_id is None for task_id in ids):
             raise BadRequest("External task id cannot be null: externalTaskIds contains null value")
 
         def command(now: datetime) -> list[Aggregate]:
-            tasks = [self._load_task(task_id) for task_id in ids]
-            for task in tasks:
+            tasks = []
+            for task_id in ids:
+                task = self._find_task(task_id)
+                if task is None or task.is_removed:
+                    raise NotFound(
+                        f"Cannot find external task with id {task_id}: externalTask is null",
+                        "InvalidRequestException",
+                    )
                 task.set_retries(retries, now)
+                tasks.append(task)
             return tasks
 
-        self._run(command, key=ids[0] if len(ids) == 1 else None, tasks_may_be_available=retries > 0)
+        self._run(command, tasks_may_be_available=retries > 0)
+
+    def _check_retries(self, retries: int | None) -> None:
+        if retries is None:
+            raise BadRequest("The number of retries cannot be null.")
+        self._check(ExternalTask.check_retries, retries)
 
     def set_priority(self, task_id: str, priority: int) -> None:
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise BadRequest("priority is null" if priority is None else "priority is not a number")
+        self._check(ensure_not_null, "externalTaskId", task_id)
+        self._check(ensure_not_null, "priority", priority)
+        self._check(ExternalTask.check_priority, priority)
 
         def command(now: datetime) -> list[Aggregate]:
             task = self._load_task(task_id)
@@ -564,7 +589,7 @@ class ExternalTaskService:
     def _load_task(self, task_id: str) -> ExternalTask:
         task = self._find_task(task_id)
         if task is None or task.is_removed or not isinstance(task, ExternalTask):
-            raise NotFound(f"External task with id {task_id} does not exist")
+            raise NotFound(f"External task with id {task_id} does not exist", code=0)
         return task
 
     def _find_instance(self, process_instance_id: str) -> ProcessInstance | None:

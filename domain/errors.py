@@ -60,3 +60,18 @@ def ensure_positive(name: str, value: int) -> None:
 def ensure_not_negative(name: str, value: int) -> None:
     if value < 0:
         raise InvalidArgument(f"{name} is not greater than or equal to 0")
+
+
+JAVA_INT_MAX = 2**31 - 1
+JAVA_LONG_MAX = 2**63 - 1
+
+
+def ensure_java_int(name: str, value: int) -> None:
+    """Camunda stores the value in a Java int; a larger one is bad input on every backend."""
+    if not -JAVA_INT_MAX - 1 <= value <= JAVA_INT_MAX:
+        raise InvalidArgument(f"{name} is out of range for an Integer: {value}", "InvalidRequestException")
+
+
+def ensure_java_long(name: str, value: int) -> None:
+    if not -JAVA_LONG_MAX - 1 <= value <= JAVA_LONG_MAX:
+        raise InvalidArgument(f"{name} is out of range for a Long: {value}", "InvalidRequestException")

@@ -21,6 +21,8 @@ from domain.errors import (
     LockExpired,
     TaskRemoved,
     TaskSuspended,
+    ensure_java_int,
+    ensure_java_long,
     ensure_not_negative,
     ensure_not_null,
     ensure_positive,
@@ -30,6 +32,14 @@ ERROR_MESSAGE_MAX_LENGTH = 666
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def expiration(now: datetime, milliseconds: int, argument: str) -> datetime:
+    """now + a duration in ms; a duration beyond the calendar is bad input, not a crash."""
+    try:
+        return now + timedelta(milliseconds=milliseconds)
+    except OverflowError:
+        raise InvalidArgument(f"{argument} is too large: {milliseconds}") from None
 
 
 def epoch_millis(moment: datetime) -> int:
@@ -221,12 +231,7 @@ class ExternalTask(Aggregate):
         extension_properties: dict[str, str] | None = None,
         local_variables: dict[str, dict[str, Any]] | None = None,
     ) -> ExternalTask:
-        if not topic_name:
-            raise InvalidArgument("topicName is null", "NullValueException")
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise InvalidArgument("Priority value is not an Integer")
-        if retries is not None:
-            ensure_not_negative("retries", retries)
+        cls.check_creation_arguments(topic_name, priority, retries)
         return cls._create(
             cls.Created,
             id=task_id or uuid4(),
@@ -289,7 +294,23 @@ class ExternalTask(Aggregate):
     def check_failure_arguments(worker_id: str | None, retries: int, retry_timeout: int) -> None:
         ensure_not_null("workerId", worker_id)
         ensure_not_negative("retries", retries)
+        ensure_java_int("retries", retries)
         ensure_not_negative("retryDuration", retry_timeout)
+
+    @staticmethod
+    def check_creation_arguments(topic_name: str | None, priority: int, retries: int | None) -> None:
+        if not topic_name:
+            raise InvalidArgument("topicName is null", "NullValueException")
+        ExternalTask.check_priority(priority)
+        if retries is not None:
+            ensure_not_negative("retries", retries)
+            ensure_java_int("retries", retries)
+
+    @staticmethod
+    def check_priority(priority: int) -> None:
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidArgument("Priority value is not an Integer")
+        ensure_java_long("priority", priority)
 
     @staticmethod
     def check_bpmn_error_arguments(worker_id: str | None, error_code: str | None) -> None:
@@ -303,6 +324,7 @@ class ExternalTask(Aggregate):
                 "The number of retries cannot be negative: retries is not greater than or equal to 0",
                 "BadUserRequestException",
             )
+        ensure_java_int("retries", retries)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -330,7 +352,7 @@ class ExternalTask(Aggregate):
             self.Locked,
             timestamp=now,
             worker_id=worker_id,
-            lock_expiration_time=now + timedelta(milliseconds=lock_duration),
+            lock_expiration_time=expiration(now, lock_duration, "lockDuration"),
         )
 
     def extend_lock(self, worker_id: str, new_duration: int, now: datetime) -> None:
@@ -349,7 +371,7 @@ class ExternalTask(Aggregate):
         self.trigger_event(
             self.LockExtended,
             timestamp=now,
-            lock_expiration_time=now + timedelta(milliseconds=new_duration),
+            lock_expiration_time=expiration(now, new_duration, "newDuration"),
         )
 
     def unlock(self, now: datetime) -> None:
@@ -396,6 +418,7 @@ class ExternalTask(Aggregate):
         )
         self._ensure_active()
         retries_before = self.retries
+        lock_expiration_time = expiration(now, retry_timeout, "retryTimeout")
         if error_message is not None:
             error_message = error_message[:ERROR_MESSAGE_MAX_LENGTH]
         self.trigger_event(
@@ -406,7 +429,7 @@ class ExternalTask(Aggregate):
             error_details=error_details,
             retries=retries,
             retry_timeout=retry_timeout,
-            lock_expiration_time=now + timedelta(milliseconds=retry_timeout),
+            lock_expiration_time=lock_expiration_time,
             local_variables=dict(local_variables or {}),
         )
         self._manage_incident(retries_before, retries, now)
@@ -445,6 +468,7 @@ class ExternalTask(Aggregate):
 
     def set_priority(self, priority: int, now: datetime) -> None:
         ensure_not_null("priority", priority)
+        self.check_priority(priority)
         self._ensure_at_runtime()
         self.trigger_event(self.PrioritySet, timestamp=now, priority=priority)
 

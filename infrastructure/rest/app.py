@@ -1,0 +1,140 @@
+"""The FastAPI application: every router under ``/engine-rest``, errors as Camunda error bodies.
+
+Every error answers ``{"type", "message", "code"}`` with ``Content-Type: application/json``:
+application errors with the status of their class, bad input (malformed JSON, wrong JSON
+types, unconvertible query parameters or variables) with 400 ``InvalidRequestException``, and
+anything unexpected with 500 and the exception's class name, as Camunda does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from application.errors import (
+    ApplicationError,
+    BadRequest,
+    ConcurrentModification,
+    Conflict,
+    NotFound,
+    Suspended,
+)
+from application.service import ExternalTaskService
+from domain.variables import InvalidVariableValue
+from infrastructure.rest.routers import external_task, history, incident, meta, process_instance
+from infrastructure.rest.schemas import CamundaError
+from infrastructure.rest.wire import CamundaJSONResponse, error_response
+
+REST_ROOT = "/engine-rest"
+
+_STATUS = ((NotFound, 404), (BadRequest, 400), (Conflict, 400), (Suspended, 400), (ConcurrentModification, 500))
+
+# Camunda's engine exceptions always carry a code, 0 unless they say otherwise; REST-layer
+# exceptions (RestException, InvalidRequestException) created without a cause carry none.
+_ENGINE_EXCEPTIONS = {
+    "ProcessEngineException", "NullValueException", "BadUserRequestException", "NotValidException",
+    "NotFoundException", "NotAllowedException", "SuspendedEntityInteractionException",
+}
+
+_HTTP_EXCEPTION_TYPES = {404: "NotFoundException", 405: "NotAllowedException", 415: "NotSupportedException"}
+
+
+def create_app(service: ExternalTaskService) -> FastAPI:
+    app = FastAPI(
+        title="extask",
+        summary="An event-sourced external-task engine speaking the Camunda 7 external-task REST API",
+        version=meta.CAMUNDA_API_VERSION,
+        openapi_url=f"{REST_ROOT}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        default_response_class=CamundaJSONResponse,
+    )
+    app.state.service = service
+    root = APIRouter(prefix=REST_ROOT)
+    for module in (meta, external_task, history, incident, process_instance):
+        root.include_router(module.router)
+    app.include_router(root)
+    app.add_exception_handler(ApplicationError, _application_error)
+    app.add_exception_handler(InvalidVariableValue, _invalid_variable)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    _document_bad_input_as_400(app)
+    return app
+
+
+def _document_bad_input_as_400(app: FastAPI) -> None:
+    """FastAPI documents bad input as 422 with its own body; extask answers 400 with Camunda's."""
+    generate = app.openapi
+    error_ref = {"$ref": "#/components/schemas/CamundaError"}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    if operation["responses"].pop("422", None) is not None:
+                        operation["responses"]["400"] = {
+                            "description": "Invalid input (InvalidRequestException and others)",
+                            "content": {"application/json": {"schema": error_ref}},
+                        }
+            schemas = document["components"]["schemas"]
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            schemas["CamundaError"] = CamundaError.model_json_schema(ref_template="#/components/schemas/{model}")
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _application_error(request: Request, error: ApplicationError) -> CamundaJSONResponse:
+    status = next((status for cls, status in _STATUS if isinstance(error, cls)), 500)
+    code = error.code
+    if code is None and error.camunda_type in _ENGINE_EXCEPTIONS:
+        code = 0
+    return error_response(status, error.camunda_type, error.message, code)
+
+
+async def _invalid_variable(request: Request, error: InvalidVariableValue) -> CamundaJSONResponse:
+    return error_response(400, error.camunda_type, error.message)
+
+
+async def _invalid_request(request: Request, error: RequestValidationError) -> CamundaJSONResponse:
+    return error_response(400, "InvalidRequestException", describe_validation_errors(error.errors()))
+
+
+async def _http_error(request: Request, error: HTTPException) -> CamundaJSONResponse:
+    camunda_type = _HTTP_EXCEPTION_TYPES.get(error.status_code, "RestException")
+    response = error_response(error.status_code, camunda_type, str(error.detail))
+    response.headers.update(error.headers or {})
+    return response
+
+
+async def _unexpected_error(request: Request, error: Exception) -> CamundaJSONResponse:
+    return error_response(500, type(error).__name__, str(error))
+
+
+def describe_validation_errors(errors: Any) -> str:
+    """One short readable sentence per problem, in Camunda's words where Camunda has some."""
+    return "; ".join(_describe(error) for error in errors)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location, *path = error["loc"]
+    cause = (error.get("ctx") or {}).get("error") if error["type"] in ("value_error", "json_invalid") else None
+    reason = str(cause) if cause is not None else error["msg"]
+    if location == "query":
+        return f"Cannot set query parameter '{path[0]}' to value '{error.get('input')}': {reason}"
+    if error["type"] == "json_invalid":
+        return f"The request body is not valid JSON: {reason}"
+    if not path:
+        if isinstance(error.get("input"), (bytes, str)):
+            return "The request body must be JSON, sent with Content-Type application/json"
+        return "The request body must be a JSON object"
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
+    if error["type"] == "missing":
+        return f"'{field}' is required"
+    return f"Invalid value for '{field}': {reason}"

@@ -1,0 +1,65 @@
+"""One router per REST resource, plus the small helpers they share.
+
+Each router module exposes a module-level ``router``; ``infrastructure.rest.app`` mounts them
+all under ``/engine-rest`` and puts the service on ``app.state``, where the ``Service``
+dependency finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from application.errors import BadRequest
+from application.queries import SORT_ORDERS
+from application.service import ExternalTaskService
+from infrastructure.rest.schemas import SortParams
+
+
+async def _service(request: Request) -> ExternalTaskService:
+    # async: a plain def dependency would cost a thread-pool hop on every request.
+    return request.app.state.service
+
+
+Service = Annotated[ExternalTaskService, Depends(_service)]
+
+NO_CONTENT = {"description": "Done; the body is empty.", "content": {}}
+
+
+def no_content() -> Response:
+    """204 with an empty body and no Content-Type (the Python client insists on it)."""
+    return Response(status_code=204)
+
+
+class CamundaTextResponse(Response):
+    """``text/plain`` exactly, as Camunda's error-details endpoints answer (no charset parameter)."""
+
+    media_type = "text/plain"
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        super().init_headers(headers)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-type"]
+        self.raw_headers.append((b"content-type", b"text/plain"))
+
+
+def text_or_no_content(text: str | None) -> Response:
+    return no_content() if text is None else CamundaTextResponse(text)
+
+
+def query_sorting(params: SortParams, allowed: Sequence[str], *, listing: bool) -> list[tuple[str, str]]:
+    """The (sortBy, sortOrder) pair of a GET query, checked in Camunda's order.
+
+    Each value is checked as it is read; the pair itself only matters for listing (a count
+    with half a pair is fine, as in Camunda).
+    """
+    if params.sort_by is not None and params.sort_by not in allowed:
+        raise BadRequest(f"Cannot set query parameter 'sortBy' to value '{params.sort_by}'")
+    if params.sort_order is not None and params.sort_order not in SORT_ORDERS:
+        raise BadRequest(f"Cannot set query parameter 'sortOrder' to value '{params.sort_order}'")
+    if not listing:
+        return []
+    if (params.sort_by is None) != (params.sort_order is None):
+        raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+    return [] if params.sort_by is None else [(params.sort_by, params.sort_order)]  # type: ignore[list-item]

@@ -1,0 +1,40 @@
+"""``/incident``: runtime incidents (for extask always ``failedExternalTask``, configuration =
+the external task id), their count, single incidents, and the refused manual resolution."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from application.errors import BadRequest
+from application.queries import INCIDENT_SORT_KEYS
+from infrastructure.rest.routers import Service, query_sorting
+from infrastructure.rest.schemas import CountResponse, Incident, IncidentCriteria, IncidentParams
+
+router = APIRouter(prefix="/incident", tags=["Incident"])
+
+
+@router.get("", response_model=list[Incident])
+def query_incidents(service: Service, params: Annotated[IncidentParams, Query()]) -> list[Incident]:
+    query = params.to_query(query_sorting(params, INCIDENT_SORT_KEYS, listing=True))
+    return [Incident.from_dto(incident) for incident in service.query_incidents(query, params.to_page())]
+
+
+@router.get("/count", response_model=CountResponse)
+def count_incidents(service: Service, params: Annotated[IncidentCriteria, Query()]) -> CountResponse:
+    query = params.to_query(query_sorting(params, INCIDENT_SORT_KEYS, listing=False))
+    return CountResponse(count=service.count_incidents(query))
+
+
+@router.get("/{incident_id}", response_model=Incident)
+def get_incident(service: Service, incident_id: str) -> Incident:
+    return Incident.from_dto(service.get_incident(incident_id))
+
+
+@router.delete("/{incident_id}", status_code=204, responses={400: {"description": "Always, for this incident type"}})
+def resolve_incident(service: Service, incident_id: str) -> None:
+    """Refused, as in Camunda: an external-task incident is resolved by setting retries > 0 or
+    by finishing the task."""
+    incident = service.get_incident(incident_id)
+    raise BadRequest(f"Cannot resolve an incident of type {incident.incident_type}")

@@ -392,7 +392,11 @@ class ExternalTaskService:
 
     def set_retries_many(self, task_ids: Iterable[str], retries: int) -> None:
         """Set the retries of several tasks, all or none."""
-        self._check_retries(retries)
+        try:
+            self._check_retries(retries)
+        except BadRequest as error:
+            # The bulk endpoint reports the same refusal as an InvalidRequestException.
+            raise BadRequest(error.message, "InvalidRequestException") from None
         ids = list(dict.fromkeys(task_ids or []))
         if not ids:
             raise BadRequest("externalTaskIds is empty")
@@ -520,6 +524,9 @@ class ExternalTaskService:
         return log
 
     def get_history_log_error_details(self, log_id: str) -> str | None:
+        if log_id is None:
+            # Camunda reports every engine error of this endpoint as "not found", this one too.
+            raise NotFound("historicExternalTaskLogId is null", "InvalidRequestException")
         self._history.catch_up()
         exists, details = self._history.get_log_error_details(log_id)
         if not exists:
@@ -589,7 +596,7 @@ class ExternalTaskService:
     def _load_task(self, task_id: str) -> ExternalTask:
         task = self._find_task(task_id)
         if task is None or task.is_removed or not isinstance(task, ExternalTask):
-            raise NotFound(f"External task with id {task_id} does not exist", code=0)
+            raise NotFound(f"External task with id {_java(task_id)} does not exist", code=0)
         return task
 
     def _find_instance(self, process_instance_id: str) -> ProcessInstance | None:
@@ -617,8 +624,13 @@ class ExternalTaskService:
 
     @staticmethod
     def _typed(variables: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+        """Typed, validated variables as stored in events; transient ones are not kept."""
         try:
-            return {name: value.to_dict() for name, value in typed_variables(variables).items()}
+            return {
+                name: value.to_dict()
+                for name, value in typed_variables(variables).items()
+                if value.value_info.get("transient") is not True
+            }
         except InvalidVariableValue as error:
             raise BadRequest(error.message, error.camunda_type) from None
 

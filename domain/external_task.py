@@ -232,7 +232,7 @@ class ExternalTask(Aggregate):
         local_variables: dict[str, dict[str, Any]] | None = None,
     ) -> ExternalTask:
         cls.check_creation_arguments(topic_name, priority, retries)
-        return cls._create(
+        task = cls._create(
             cls.Created,
             id=task_id or uuid4(),
             timestamp=now,
@@ -252,6 +252,10 @@ class ExternalTask(Aggregate):
             extension_properties=dict(extension_properties or {}),
             local_variables=dict(local_variables or {}),
         )
+        # Created with no retries left is a transition from "not failed yet" to 0: an incident.
+        if retries is not None:
+            task._manage_incident(None, retries, now)
+        return task
 
     # -- queries on state -----------------------------------------------------------------------
 

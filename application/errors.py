@@ -6,7 +6,13 @@ reports one, an integer ``code``; the REST layer maps the class to a status code
 
 from __future__ import annotations
 
-from domain.errors import DomainError, LockedByOtherWorker, LockExpired, TaskRemoved, TaskSuspended
+from domain.errors import (
+    DomainError,
+    LockedByOtherWorker,
+    LockExpired,
+    TaskRemoved,
+    TaskSuspended,
+)
 
 
 class ApplicationError(Exception):

@@ -1,9 +1,9 @@
 """ExternalTaskService: one method per use case, named after Camunda's Java ExternalTaskService.
 
-Commands load aggregates from the event store, let them decide, and save every aggregate a
-command touched in one transaction. A save that loses to a concurrent writer is retried on fresh
-state, so callers only ever see real conflicts (another worker holds the lock). Queries read the
-runtime and history read models and return DTOs.
+Commands load aggregates, let them decide, and commit every aggregate a command touched as one
+group; concurrent commands share a transaction (group commit). A command that loses to a
+concurrent writer is decided again on fresh state, so callers only ever see real conflicts
+(another worker holds the lock). The read side lives in ``reads.py``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 
 from application.dto import (
     ExternalTaskDTO,
@@ -28,12 +26,14 @@ from application.dto import (
     NewExternalTask,
 )
 from application.errors import (
+    ApplicationError,
     BadRequest,
     ConcurrentModification,
     NotFound,
     from_domain_error,
 )
 from application.event_store import ExternalTaskEventStore
+from application.group_commit import GroupCommitter
 from application.ports import (
     Clock,
     HistoryReadModel,
@@ -44,20 +44,17 @@ from application.queries import (
     SORT_ORDERS,
 )
 from application.reads import ExternalTaskReads
+from application.unit_of_work import UnitOfWork, _java
 from domain.errors import DomainError, ensure_not_null, ensure_positive
 from domain.external_task import ExternalTask
 from domain.process_instance import ProcessInstance
 from domain.variables import InvalidVariableValue, TypedValue, typed_variables
 
 MAX_SAVE_ATTEMPTS = 20
-COMMAND_LOCK_STRIPES = 64
+MAX_FETCH_ROUNDS = 5
+COMMAND_LOCK_STRIPES = 1024
 
-Command = Callable[[datetime], Sequence[Aggregate]]
-
-
-def _java(value: object) -> str:
-    """A value as Camunda's messages print it."""
-    return "null" if value is None else str(value)
+Command = Callable[[datetime, UnitOfWork], Sequence[Aggregate]]
 
 
 def utc_now() -> datetime:
@@ -83,9 +80,17 @@ class ExternalTaskService(ExternalTaskReads):
         self._history = history
         self._clock = clock
         self._availability = availability or _NoWakeUps()
-        # Commands on the same aggregate queue up here instead of racing each other's saves;
-        # only writers in other processes can still conflict, and those are retried.
+        self._committer = GroupCommitter(event_store.commit)
+        # Commands on the same aggregate queue up here instead of racing each other's commits;
+        # only writers in other processes can still conflict, and those are decided again.
         self._command_locks = [threading.Lock() for _ in range(COMMAND_LOCK_STRIPES)]
+        # Tasks being claimed by fetches of this process right now: a fetch selects that many
+        # more candidates, since it will find those busy.
+        self._claims_in_flight = 0
+        self._claims_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._committer.close()
 
     # -- creation -------------------------------------------------------------------------------
 
@@ -97,12 +102,14 @@ class ExternalTaskService(ExternalTaskReads):
         """Create several tasks, all or none."""
         prepared = [self._prepare_new_task(spec) for spec in tasks]
 
-        def command(now: datetime) -> list[Aggregate]:
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             instances: dict[str, ProcessInstance] = {}
             created: list[Aggregate] = []
             for spec, task_id, ids, variables, local_variables in prepared:
                 instance_id = ids["process_instance_id"]
-                instance = instances.get(instance_id) or self._find_instance(instance_id)
+                instance = instances.get(instance_id)
+                if instance is None and not ids["new_instance"]:
+                    instance = load.find_instance(instance_id)
                 if instance is None:
                     instance = ProcessInstance.start(
                         now=now,
@@ -152,6 +159,8 @@ class ExternalTaskService(ExternalTaskReads):
             "activity_instance_id": spec.activity_instance_id
             or f"{spec.activity_id or spec.topic_name}:{uuid4()}",
             "execution_id": spec.execution_id or str(uuid4()),
+            # An id we generate names no existing instance: no need to look for one.
+            "new_instance": spec.process_instance_id is None,
         }
         variables = self._typed(spec.variables)
         local_variables = self._typed(spec.local_variables)
@@ -170,9 +179,18 @@ class ExternalTaskService(ExternalTaskReads):
             return []
         topics = {topic.topic_name: topic for topic in request.topics}
         now = self._now()
-        candidates = self._runtime.select_fetchable(request, now)
+        locked: list[ExternalTask] = []
         try:
-            locked = self._lock_candidates(candidates, topics, request.worker_id, now)
+            for _ in range(MAX_FETCH_ROUNDS):
+                wanted = request.max_tasks - len(locked)
+                claimed, candidates = self._claim(request, topics, wanted, now)
+                if not candidates:
+                    break  # nothing fetchable is left
+                won = self._commit_claims(claimed)
+                locked += won
+                if len(locked) == request.max_tasks or (claimed and len(won) == len(claimed)):
+                    break
+                # Competing workers won some of these; look again at what is still free.
         except DomainError as error:
             raise from_domain_error(error) from None
         return self._locked_dtos(locked, topics)
@@ -204,43 +222,45 @@ class ExternalTaskService(ExternalTaskReads):
             sorting=list(request.sorting),
         )
 
-    def _lock_candidates(
-        self,
-        candidates: Sequence[tuple[str, str]],
-        topics: Mapping[str, FetchTopic],
-        worker_id: str,
-        now: datetime,
-    ) -> list[ExternalTask]:
-        locked = [
-            task
-            for task_id, topic_name in candidates
-            if (task := self._lock_for_fetch(task_id, topics[topic_name], worker_id, now))
-        ]
-        try:
-            self._event_store.save(*locked)
-            return locked
-        except IntegrityError:
-            # A competing writer changed one of them; lock the rest one by one on fresh state.
-            survivors = []
-            for task_id, topic_name in candidates:
-                task = self._lock_for_fetch(task_id, topics[topic_name], worker_id, now)
-                if task is None:
-                    continue
-                try:
-                    self._event_store.save(task)
-                except IntegrityError:
-                    continue
-                survivors.append(task)
-            return survivors
+    def _claim(
+        self, request: FetchAndLockRequest, topics: Mapping[str, FetchTopic], wanted: int, now: datetime
+    ) -> tuple[list[tuple[ExternalTask, threading.Lock]], list[tuple[str, str]]]:
+        """Lock up to ``wanted`` candidates in memory, skipping tasks another command here is busy with."""
+        with self._claims_lock:
+            busy = self._claims_in_flight
+        select = FetchAndLockRequest(
+            worker_id=request.worker_id, max_tasks=wanted + busy, topics=request.topics,
+            use_priority=request.use_priority, sorting=request.sorting,
+        )
+        candidates = self._runtime.select_fetchable(select, now)
+        load = UnitOfWork(self._event_store, fresh=False)
+        claimed: list[tuple[ExternalTask, threading.Lock]] = []
+        for task_id, topic_name in candidates:
+            if len(claimed) == wanted:
+                break
+            lock = self._command_lock(task_id)
+            if not lock.acquire(blocking=False):
+                continue
+            task = load.find_task(task_id)
+            if task is None or not task.is_fetchable(now):
+                lock.release()
+                continue
+            task.fetch_lock(request.worker_id, topics[topic_name].lock_duration, now)
+            claimed.append((task, lock))
+        with self._claims_lock:
+            self._claims_in_flight += len(claimed)
+        return claimed, candidates
 
-    def _lock_for_fetch(
-        self, task_id: str, topic: FetchTopic, worker_id: str, now: datetime
-    ) -> ExternalTask | None:
-        task = self._find_task(task_id)
-        if task is None or not task.is_fetchable(now):
-            return None
-        task.fetch_lock(worker_id, topic.lock_duration, now)
-        return task
+    def _commit_claims(self, claimed: list[tuple[ExternalTask, threading.Lock]]) -> list[ExternalTask]:
+        """Each claim is its own group: one taken meanwhile by another process drops out alone."""
+        try:
+            accepted = self._committer.commit([[task] for task, _ in claimed])
+        finally:
+            for _, lock in claimed:
+                lock.release()
+            with self._claims_lock:
+                self._claims_in_flight -= len(claimed)
+        return [task for (task, _), ok in zip(claimed, accepted) if ok]
 
     def _locked_dtos(
         self, tasks: Sequence[ExternalTask], topics: Mapping[str, FetchTopic]
@@ -274,8 +294,8 @@ class ExternalTaskService(ExternalTaskReads):
     def lock(self, task_id: str, worker_id: str, lock_duration: int) -> None:
         self._check(ExternalTask.check_lock_arguments, worker_id, lock_duration)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.lock(worker_id, lock_duration, now)
             return [task]
 
@@ -284,8 +304,8 @@ class ExternalTaskService(ExternalTaskReads):
     def extend_lock(self, task_id: str, worker_id: str, new_duration: int) -> None:
         self._check(ExternalTask.check_extend_lock_arguments, worker_id, new_duration)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.extend_lock(worker_id, new_duration, now)
             return [task]
 
@@ -294,8 +314,8 @@ class ExternalTaskService(ExternalTaskReads):
     def unlock(self, task_id: str) -> None:
         self._check(ensure_not_null, "externalTaskId", task_id)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.unlock(now)
             return [task]
 
@@ -313,10 +333,10 @@ class ExternalTaskService(ExternalTaskReads):
         process_variables = self._typed(variables)
         task_variables = self._typed(local_variables)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.complete(worker_id, now, task_variables)
-            return [task, *self._set_instance_variables(task, process_variables, now)]
+            return [task, *self._set_instance_variables(load, task, process_variables, now)]
 
         self._run(command, key=task_id)
 
@@ -337,8 +357,8 @@ class ExternalTaskService(ExternalTaskReads):
         process_variables = self._typed(variables)
         task_variables = self._typed(local_variables)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.handle_failure(
                 worker_id,
                 now,
@@ -348,7 +368,7 @@ class ExternalTaskService(ExternalTaskReads):
                 retry_timeout=retry_timeout,
                 local_variables=task_variables,
             )
-            return [task, *self._set_instance_variables(task, process_variables, now)]
+            return [task, *self._set_instance_variables(load, task, process_variables, now)]
 
         self._run(command, key=task_id, tasks_may_be_available=retries > 0)
 
@@ -365,12 +385,12 @@ class ExternalTaskService(ExternalTaskReads):
         self._check(ExternalTask.check_bpmn_error_arguments, worker_id, error_code)
         process_variables = self._typed(variables)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.handle_bpmn_error(
                 worker_id, error_code, now, error_message=error_message, variables=process_variables
             )
-            return [task, *self._set_instance_variables(task, process_variables, now)]
+            return [task, *self._set_instance_variables(load, task, process_variables, now)]
 
         self._run(command, key=task_id)
 
@@ -381,8 +401,8 @@ class ExternalTaskService(ExternalTaskReads):
         self._check(ensure_not_null, "externalTaskId", task_id)
         self._check_retries(retries)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.set_retries(retries, now)
             return [task]
 
@@ -401,10 +421,10 @@ class ExternalTaskService(ExternalTaskReads):
         if any(task_id is None for task_id in ids):
             raise BadRequest("External task id cannot be null: externalTaskIds contains null value")
 
-        def command(now: datetime) -> list[Aggregate]:
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             tasks = []
             for task_id in ids:
-                task = self._find_task(task_id)
+                task = load.find_task(task_id)
                 if task is None or task.is_removed:
                     raise NotFound(
                         f"Cannot find external task with id {task_id}: externalTask is null",
@@ -426,8 +446,8 @@ class ExternalTaskService(ExternalTaskReads):
         self._check(ensure_not_null, "priority", priority)
         self._check(ExternalTask.check_priority, priority)
 
-        def command(now: datetime) -> list[Aggregate]:
-            task = self._load_task(task_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
             task.set_priority(priority, now)
             return [task]
 
@@ -446,13 +466,13 @@ class ExternalTaskService(ExternalTaskReads):
         self._change_process_instance(process_instance_id, "delete", reason)
 
     def _change_process_instance(self, process_instance_id: str, action: str, *args: Any) -> None:
-        def command(now: datetime) -> list[Aggregate]:
-            instance = self._load_instance(process_instance_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            instance = load.instance(process_instance_id)
             getattr(instance, action)(now, *args)
             tasks = [
                 task
                 for task_id in self._runtime.task_ids_of_process_instance(process_instance_id)
-                if (task := self._find_task(task_id)) is not None and not task.is_removed
+                if (task := load.find_task(task_id)) is not None and not task.is_removed
             ]
             for task in tasks:
                 getattr(task, action)(now, *args)
@@ -468,8 +488,8 @@ class ExternalTaskService(ExternalTaskReads):
     ) -> None:
         typed = self._typed(modifications)
 
-        def command(now: datetime) -> list[Aggregate]:
-            instance = self._load_instance(process_instance_id)
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            instance = load.instance(process_instance_id)
             instance.set_variables(now, typed, list(deletions or []))
             return [instance]
 
@@ -480,27 +500,30 @@ class ExternalTaskService(ExternalTaskReads):
     def _run(
         self, command: Command, *, key: str | None = None, tasks_may_be_available: bool = False
     ) -> Sequence[Aggregate]:
-        """Decide and save, deciding again on fresh state when a concurrent writer got there first."""
-        lock = self._command_locks[hash(key) % COMMAND_LOCK_STRIPES] if key is not None else None
+        """Decide and commit; decide again on fresh state when a concurrent writer got there first."""
+        fresh = False
         for attempt in range(MAX_SAVE_ATTEMPTS):
+            lock = self._command_lock(key) if key is not None else None
             if lock is not None:
                 lock.acquire()
             try:
+                load = UnitOfWork(self._event_store, fresh=fresh)
                 try:
-                    aggregates = command(self._now())
-                except DomainError as error:
-                    raise from_domain_error(error) from None
-                try:
-                    self._event_store.save(*aggregates)
-                except IntegrityError:
-                    aggregates = None
+                    aggregates = command(self._now(), load)
+                except (DomainError, ApplicationError) as error:
+                    if load.used_cache:
+                        fresh = True  # the refusal may rest on stale state: decide again on fresh
+                        continue
+                    raise error if isinstance(error, ApplicationError) else from_domain_error(error) from None
+                [committed] = self._committer.commit([aggregates])
             finally:
                 if lock is not None:
                     lock.release()
-            if aggregates is not None:
+            if committed:
                 if tasks_may_be_available:
                     self._availability.notify()
                 return aggregates
+            fresh = True
             # Jittered backoff, so writers in different processes stop colliding in lockstep.
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise ConcurrentModification(
@@ -508,43 +531,21 @@ class ExternalTaskService(ExternalTaskReads):
             "entities and was not applied."
         )
 
+    def _command_lock(self, key: str) -> threading.Lock:
+        return self._command_locks[hash(key) % COMMAND_LOCK_STRIPES]
+
     def _now(self) -> datetime:
         # Camunda keeps times to the millisecond; so do the read models, and so must the rules.
         now = self._clock()
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
-    def _find_task(self, task_id: str) -> ExternalTask | None:
-        try:
-            return self._event_store.repository.get(UUID(str(task_id)))
-        except (ValueError, AggregateNotFoundError):
-            return None
-
-    def _load_task(self, task_id: str) -> ExternalTask:
-        task = self._find_task(task_id)
-        if task is None or task.is_removed or not isinstance(task, ExternalTask):
-            raise NotFound(f"External task with id {_java(task_id)} does not exist", code=0)
-        return task
-
-    def _find_instance(self, process_instance_id: str) -> ProcessInstance | None:
-        try:
-            return self._event_store.repository.get(ProcessInstance.aggregate_id(process_instance_id))
-        except AggregateNotFoundError:
-            return None
-
-    def _load_instance(self, process_instance_id: str) -> ProcessInstance:
-        instance = self._find_instance(process_instance_id)
-        if instance is None or instance.deleted:
-            raise NotFound(
-                f"Process instance with id {process_instance_id} does not exist", "InvalidRequestException"
-            )
-        return instance
-
+    @staticmethod
     def _set_instance_variables(
-        self, task: ExternalTask, variables: dict[str, dict[str, Any]], now: datetime
+        load: UnitOfWork, task: ExternalTask, variables: dict[str, dict[str, Any]], now: datetime
     ) -> list[Aggregate]:
         if not variables:
             return []
-        instance = self._load_instance(task.process_instance_id)
+        instance = load.instance(task.process_instance_id)
         instance.set_variables(now, variables)
         return [instance]
 

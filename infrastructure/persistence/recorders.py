@@ -1,18 +1,22 @@
-"""The library's recorders, extended with extask's read-model tables.
+"""The library's recorders, extended with extask's read-model tables and group commit.
 
 The application recorders write the runtime read model in the same transaction as the events
-(the insert hook); the tracking recorders own the history tables, so history rows and the
-projection's position commit together (exactly-once). The library is told to use these classes
-by topic in ``database.py``.
+(the insert hook), and insert many commands' events in one transaction (``insert_event_groups``):
+under the event store's write lock they check each group's versions against the stored ones, so a
+group that lost to a concurrent writer is refused alone while the others commit. The tracking
+recorders own the history tables, so history rows and the projection's position commit together
+(exactly-once). The library is told to use these classes by topic in ``database.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresTrackingRecorder,
@@ -29,6 +33,34 @@ from infrastructure.persistence.history_tables import HISTORY_TABLES
 from infrastructure.persistence.runtime_projection import RuntimeProjection
 from infrastructure.persistence.runtime_tables import RUNTIME_TABLES
 from infrastructure.persistence.sql import Dialect
+
+EventGroup = tuple[Sequence[StoredEvent], Sequence[Any]]  # (stored events, the aggregates they came from)
+
+
+def accepted_groups(groups: Sequence[EventGroup], stored_versions: dict[UUID, int]) -> list[bool]:
+    """Which groups continue their aggregates' stored history exactly (in order, within the batch too)."""
+    next_version = {originator_id: version + 1 for originator_id, version in stored_versions.items()}
+    accepted = []
+    for stored_events, _ in groups:
+        expected = dict(next_version)
+        ok = True
+        for event in stored_events:
+            if event.originator_version != expected.get(event.originator_id, 1):
+                ok = False
+                break
+            expected[event.originator_id] = event.originator_version + 1
+        if ok:
+            next_version = expected
+        accepted.append(ok)
+    return accepted
+
+
+def _ids(groups: Sequence[EventGroup]) -> list[UUID]:
+    return list({event.originator_id for stored_events, _ in groups for event in stored_events})
+
+
+def _aggregates(groups: Sequence[EventGroup], accepted: Sequence[bool]) -> list[Any]:
+    return [aggregate for (_, aggregates), ok in zip(groups, accepted) if ok for aggregate in aggregates]
 
 
 class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
@@ -49,6 +81,31 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
         self.runtime_projection.write(c, kwargs.get("aggregates", ()))
         return notification_ids
 
+    def insert_event_groups(self, groups: Sequence[EventGroup]) -> list[bool]:
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            # IMMEDIATE takes the write lock before the version check, not at the first insert.
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                ids = _ids(groups)
+                stored_versions: dict[UUID, int] = {}
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    cursor.execute(
+                        f"SELECT originator_id, MAX(originator_version) AS version FROM {self.events_table_name} "
+                        f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
+                        [i.hex for i in chunk],
+                    )
+                    stored_versions.update({UUID(r["originator_id"]): r["version"] for r in cursor.fetchall()})
+                accepted = accepted_groups(groups, stored_versions)
+                events = [e for (stored, _), ok in zip(groups, accepted) if ok for e in stored]
+                self._insert_events(cursor, events, aggregates=_aggregates(groups, accepted))
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+        return accepted
+
 
 class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
@@ -64,6 +121,26 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         # Another cursor, because the library reads the insert's RETURNING rows from this one.
         with curs.connection.cursor() as runtime_cursor:
             self.runtime_projection.write(runtime_cursor, kwargs.get("aggregates", ()))
+
+    def insert_event_groups(self, groups: Sequence[EventGroup]) -> list[bool]:
+        # Pipelined: one round trip up to the version check, one for the writes and the commit.
+        with self.datastore.get_connection() as connection:
+            with connection.pipeline(), connection.transaction(), connection.cursor() as cursor:
+                self._lock_table(cursor)
+                cursor.execute(
+                    f"SELECT originator_id, MAX(originator_version) AS version "
+                    f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
+                    "WHERE originator_id = ANY(%s) GROUP BY originator_id",
+                    (_ids(groups),),
+                    prepare=True,
+                )
+                stored_versions = {row["originator_id"]: row["version"] for row in cursor.fetchall()}
+                accepted = accepted_groups(groups, stored_versions)
+                events = [e for (stored, _), ok in zip(groups, accepted) if ok for e in stored]
+                if events:
+                    PostgresAggregateRecorder._insert_stored_events(self, cursor, events)
+                self.runtime_projection.write(cursor, _aggregates(groups, accepted))
+        return accepted
 
 
 class SQLiteHistoryRecorder(SQLiteTrackingRecorder):

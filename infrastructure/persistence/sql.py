@@ -36,6 +36,16 @@ def executemany(cursor: Any, dialect: Dialect, statement: str, rows: list[Any]) 
         cursor.executemany(dialect.sql(statement), rows)
 
 
+def delete_where_in(cursor: Any, dialect: Dialect, table: str, column: str, values: list[Any]) -> None:
+    """Delete the rows whose ``column`` is one of ``values``, in one statement where the driver allows."""
+    if not values:
+        return
+    if dialect.name == "postgres":
+        cursor.execute(dialect.sql(f"DELETE FROM {{{table}}} WHERE {column} = ANY(?)"), (list(values),))
+    else:
+        cursor.executemany(dialect.sql(f"DELETE FROM {{{table}}} WHERE {column} = ?"), [(v,) for v in values])
+
+
 def in_list(values: list[Any]) -> str:
     return "(" + ",".join("?" * len(values)) + ")"
 

@@ -1,0 +1,101 @@
+"""Group commit: commands arriving concurrently share one transaction.
+
+Every write to the event store takes its table lock until commit, so one transaction per command
+caps throughput at the commit rate. Here each caller hands its groups of aggregates to a single
+writer thread and waits; the writer takes everything that queued up while the previous
+transaction was committing and writes it in one. Each caller learns, per group, whether it
+committed (a group that lost to a concurrent writer is refused alone) only once it is durable.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from eventsourcing.domain import Aggregate
+
+MAX_GROUPS_PER_TRANSACTION = 2_000
+
+CommitGroups = Callable[[Sequence[Sequence[Aggregate]]], list[bool]]
+
+
+@dataclass
+class _Request:
+    groups: Sequence[Sequence[Aggregate]]
+    done: threading.Event = field(default_factory=threading.Event)
+    accepted: list[bool] | None = None
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    def __init__(self, commit_groups: CommitGroups) -> None:
+        self._commit_groups = commit_groups
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    def commit(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
+        """Write the groups; returns, per group, whether it committed. Raises what the database raised."""
+        if not groups:
+            return []
+        self._ensure_writer()
+        request = _Request(groups)
+        self._queue.put(request)
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.accepted is not None
+        return request.accepted
+
+    def close(self) -> None:
+        with self._start_lock:
+            self._closed = True
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join()
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None:
+            with self._start_lock:
+                if self._closed:
+                    raise RuntimeError("the engine is closed")
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_forever, name="extask-group-commit", daemon=True)
+                    self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            groups = len(first.groups)
+            while groups < MAX_GROUPS_PER_TRANSACTION:
+                try:
+                    request = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if request is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(request)
+                groups += len(request.groups)
+            self._write(batch)
+
+    def _write(self, batch: list[_Request]) -> None:
+        try:
+            accepted = self._commit_groups([group for request in batch for group in request.groups])
+        except BaseException as error:  # every waiting caller hears of it
+            for request in batch:
+                request.error = error
+                request.done.set()
+            return
+        position = 0
+        for request in batch:
+            request.accepted = accepted[position : position + len(request.groups)]
+            position += len(request.groups)
+            request.done.set()

@@ -1,0 +1,387 @@
+"""Throughput benchmark: task lifecycles per second, against a bare SQL queue as the baseline.
+
+    python scripts/bench.py --mode service|rest --database-url URL --tasks N --workers W \
+        --max-tasks M [--server-workers K] [--json]
+
+It creates N tasks on a few topics (batch create), then runs W concurrent workers that fetch and
+lock up to M tasks and complete each one with its own call, as the Camunda API does, until all are
+done. ``service`` drives ExternalTaskService in-process; ``rest`` starts ``extask serve`` with K
+processes and drives it over HTTP. It then checks in the event store that every task was completed
+exactly once, and measures the baseline in the same run on the same database: a bare queue table
+that claims M rows per transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and commits each
+completion on its own. Each run uses a fresh PostgreSQL schema or SQLite file, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask  # noqa: E402
+from infrastructure.bootstrap import build_engine  # noqa: E402
+
+TOPICS = ["bench-a", "bench-b", "bench-c", "bench-d"]
+CREATE_BATCH = 500
+LOCK_DURATION = 300_000
+
+
+# -- a fresh database namespace per run -----------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """Yield a URL for a new PostgreSQL schema or SQLite file, removed afterwards."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("postgres"):
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        admin = urlunsplit(parts._replace(query=""))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        query = dict(parse_qsl(parts.query))
+        query["schema"] = schema
+        try:
+            yield urlunsplit(parts._replace(query=urlencode(query)))
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    else:
+        with tempfile.TemporaryDirectory(prefix="extask-bench-") as directory:
+            yield f"sqlite:///{directory}/bench.db"
+
+
+# -- the workload ---------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Latencies of fetch and complete calls, collected from every worker thread."""
+
+    def __init__(self) -> None:
+        self.fetch: list[float] = []
+        self.complete: list[float] = []
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def timing(self, kind: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        elapsed = (time.perf_counter() - started) * 1000
+        with self.lock:
+            getattr(self, kind).append(elapsed)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def run_workers(
+    workers: int,
+    tasks: int,
+    fetch: Callable[[str], list[str]],
+    complete: Callable[[str, str], None],
+    recorder: Recorder,
+) -> tuple[float, Counter[str]]:
+    """W threads fetch and complete until ``tasks`` completions are done; returns seconds and completions."""
+    done = Counter()
+    done_lock = threading.Lock()
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        worker_id = f"bench-worker-{index}"
+        try:
+            while not finished.is_set():
+                with recorder.timing("fetch"):
+                    locked = fetch(worker_id)
+                if not locked:
+                    finished.wait(0.002)  # the topic is momentarily empty: others hold the rest
+                    continue
+                for task_id in locked:
+                    with recorder.timing("complete"):
+                        complete(task_id, worker_id)
+                    with done_lock:
+                        done[task_id] += 1
+                        if sum(done.values()) >= tasks:
+                            finished.set()
+        except BaseException as error:  # reported by the caller
+            errors.append(error)
+            finished.set()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return elapsed, done
+
+
+def run_service(url: str, args: argparse.Namespace, recorder: Recorder) -> tuple[float, Counter[str]]:
+    engine = build_engine(url)
+    service = engine.service
+    try:
+        for start in range(0, args.tasks, CREATE_BATCH):
+            count = min(CREATE_BATCH, args.tasks - start)
+            service.create_many(
+                [NewExternalTask(topic_name=TOPICS[(start + i) % len(TOPICS)]) for i in range(count)]
+            )
+        topics = [FetchTopic(topic_name=t, lock_duration=LOCK_DURATION) for t in TOPICS]
+
+        def fetch(worker_id: str) -> list[str]:
+            request = FetchAndLockRequest(worker_id=worker_id, max_tasks=args.max_tasks, topics=topics)
+            return [locked.task.id for locked in service.fetch_and_lock(request)]
+
+        def complete(task_id: str, worker_id: str) -> None:
+            service.complete(task_id, worker_id)
+
+        return run_workers(args.workers, args.tasks, fetch, complete, recorder)
+    finally:
+        engine.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(url: str, server_workers: int) -> Iterator[str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "infrastructure.cli", "serve", "--port", str(port),
+        "--database-url", url, "--workers", str(server_workers),
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}/engine-rest"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"extask serve exited: {process.stderr.read().decode()}")
+            try:
+                if httpx.get(f"{base}/version", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)  # polling a starting server's port: there is nothing to wait on
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def run_rest(url: str, args: argparse.Namespace, recorder: Recorder) -> tuple[float, Counter[str]]:
+    with running_server(url, args.server_workers) as base:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for start in range(0, args.tasks, CREATE_BATCH):
+                count = min(CREATE_BATCH, args.tasks - start)
+                body = {"tasks": [{"topicName": TOPICS[(start + i) % len(TOPICS)]} for i in range(count)]}
+                client.post("/external-task/create/batch", json=body).raise_for_status()
+        local = threading.local()
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+        def client_of_thread() -> httpx.Client:
+            if not hasattr(local, "client"):
+                local.client = httpx.Client(base_url=base, timeout=30, limits=limits)
+            return local.client
+
+        topics = [{"topicName": t, "lockDuration": LOCK_DURATION} for t in TOPICS]
+
+        def fetch(worker_id: str) -> list[str]:
+            response = client_of_thread().post(
+                "/external-task/fetchAndLock",
+                json={"workerId": worker_id, "maxTasks": args.max_tasks, "topics": topics},
+            )
+            response.raise_for_status()
+            return [task["id"] for task in response.json()]
+
+        def complete(task_id: str, worker_id: str) -> None:
+            client_of_thread().post(f"/external-task/{task_id}/complete", json={"workerId": worker_id}).raise_for_status()
+
+        return run_workers(args.workers, args.tasks, fetch, complete, recorder)
+
+
+# -- verification from the event store ------------------------------------------------------------
+
+
+def verify(url: str, tasks: int) -> None:
+    """Every task has exactly one Completed event, and no Locked event while another worker held it."""
+    engine = build_engine(url)
+    try:
+        completed: Counter[str] = Counter()
+        holders: dict[str, tuple[str, object]] = {}
+        position = 0
+        while True:
+            notifications = engine.event_store.recorder.select_notifications(
+                start=position, limit=5000, inclusive_of_start=False
+            )
+            if not notifications:
+                break
+            for notification in notifications:
+                event = engine.event_store.mapper.to_domain_event(notification)
+                task_id = str(event.originator_id)
+                name = type(event).__name__
+                if name == "Completed":
+                    completed[task_id] += 1
+                elif name == "Locked":
+                    previous = holders.get(task_id)
+                    if previous and previous[0] != event.worker_id and previous[1] > event.timestamp:
+                        raise AssertionError(f"task {task_id} locked by two workers at once")
+                    holders[task_id] = (event.worker_id, event.lock_expiration_time)
+            position = notifications[-1].id
+        if len(completed) != tasks or set(completed.values()) != {1}:
+            raise AssertionError(f"expected {tasks} tasks completed once each, got {len(completed)} / {Counter(completed.values())}")
+    finally:
+        engine.close()
+
+
+# -- the baseline: a bare SQL queue ---------------------------------------------------------------
+
+
+def baseline(url: str, args: argparse.Namespace) -> float:
+    if url.startswith("sqlite"):
+        return baseline_sqlite(url.removeprefix("sqlite:///"), args)
+    return baseline_postgres(url, args)
+
+
+def baseline_postgres(url: str, args: argparse.Namespace) -> float:
+    parts = urlsplit(url)
+    schema = dict(parse_qsl(parts.query))["schema"]
+    dsn = urlunsplit(parts._replace(query=""))
+    table = f'"{schema}".bench_queue'
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, topic text, worker text, done boolean DEFAULT false)")
+        conn.execute(
+            f"INSERT INTO {table} (topic) SELECT (ARRAY{TOPICS!r})[1 + g %% 4] FROM generate_series(1, %s) g",
+            (args.tasks,),
+        )
+    local = threading.local()
+
+    def connection() -> psycopg.Connection:
+        if not hasattr(local, "conn"):
+            local.conn = psycopg.connect(dsn)
+        return local.conn
+
+    def fetch(worker_id: str) -> list[str]:
+        conn = connection()
+        with conn.transaction():
+            rows = conn.execute(
+                f"UPDATE {table} SET worker = %s WHERE id IN (SELECT id FROM {table} WHERE worker IS NULL "
+                f"AND topic = ANY(%s) FOR UPDATE SKIP LOCKED LIMIT %s) RETURNING id",
+                (worker_id, TOPICS, args.max_tasks),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def complete(task_id: str, worker_id: str) -> None:
+        conn = connection()
+        with conn.transaction():
+            conn.execute(f"UPDATE {table} SET done = true WHERE id = %s AND worker = %s", (int(task_id), worker_id))
+
+    elapsed, done = run_workers(args.workers, args.tasks, fetch, complete, Recorder())
+    return args.tasks / elapsed
+
+
+def baseline_sqlite(path: str, args: argparse.Namespace) -> float:
+    queue = str(Path(path).with_name("baseline-queue.db"))
+    with sqlite3.connect(queue) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, topic TEXT, worker TEXT, done INTEGER DEFAULT 0)")
+        conn.executemany("INSERT INTO q (topic) VALUES (?)", [(TOPICS[i % 4],) for i in range(args.tasks)])
+    local = threading.local()
+
+    def connection() -> sqlite3.Connection:
+        if not hasattr(local, "conn"):
+            local.conn = sqlite3.connect(queue, isolation_level=None, timeout=30)
+        return local.conn
+
+    def fetch(worker_id: str) -> list[str]:
+        conn = connection()
+        conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(
+            "UPDATE q SET worker = ? WHERE id IN (SELECT id FROM q WHERE worker IS NULL LIMIT ?) RETURNING id",
+            (worker_id, args.max_tasks),
+        ).fetchall()
+        conn.execute("COMMIT")
+        return [str(row[0]) for row in rows]
+
+    def complete(task_id: str, worker_id: str) -> None:
+        connection().execute("UPDATE q SET done = 1 WHERE id = ? AND worker = ?", (int(task_id), worker_id))
+
+    elapsed, done = run_workers(args.workers, args.tasks, fetch, complete, Recorder())
+    return args.tasks / elapsed
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["service", "rest"], default="service")
+    parser.add_argument("--database-url", default=os.environ.get("EXTASK_DATABASE_URL", "sqlite:///extask.db"))
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--max-tasks", type=int, default=50)
+    parser.add_argument("--server-workers", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    with fresh_database(args.database_url) as url:
+        recorder = Recorder()
+        runner = run_service if args.mode == "service" else run_rest
+        elapsed, _ = runner(url, args, recorder)
+        verify(url, args.tasks)
+        baseline_rate = baseline(url, args)
+    rate = args.tasks / elapsed
+    result = {
+        "mode": args.mode,
+        "database": "postgres" if args.database_url.startswith("postgres") else "sqlite",
+        "tasks": args.tasks,
+        "workers": args.workers,
+        "max_tasks": args.max_tasks,
+        "lifecycles_per_s": round(rate, 1),
+        "fetch_p50_ms": round(percentile(recorder.fetch, 50), 2),
+        "fetch_p99_ms": round(percentile(recorder.fetch, 99), 2),
+        "complete_p50_ms": round(percentile(recorder.complete, 50), 2),
+        "complete_p99_ms": round(percentile(recorder.complete, 99), 2),
+        "baseline_lifecycles_per_s": round(baseline_rate, 1),
+        "ratio": round(rate / baseline_rate, 3),
+    }
+    if args.mode == "rest":
+        result["server_workers"] = args.server_workers
+    if args.json:
+        print(json.dumps(result))
+    else:
+        width = max(map(len, result))
+        for key, value in result.items():
+            print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

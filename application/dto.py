@@ -171,3 +171,63 @@ class ProcessInstanceDTO:
     tenant_id: str | None
     suspended: bool
     ended: bool
+
+
+@dataclass(frozen=True)
+class HistoricIncidentDTO:
+    """An incident's history: open until resolved (retries raised, task completed) or deleted (task removed)."""
+
+    id: str
+    create_time: datetime
+    end_time: datetime | None
+    incident_type: str
+    incident_message: str | None
+    configuration: str
+    history_configuration: str | None
+    process_instance_id: str
+    root_process_instance_id: str
+    process_definition_id: str | None
+    process_definition_key: str | None
+    execution_id: str | None
+    activity_id: str | None
+    tenant_id: str | None
+    cause_incident_id: str
+    root_cause_incident_id: str
+    open: bool
+    resolved: bool
+    deleted: bool
+    failed_activity_id: str | None = None
+    job_definition_id: str | None = None
+    annotation: str | None = None
+    removal_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BatchFailureDTO:
+    external_task_id: str
+    error_type: str
+    error_message: str
+
+
+@dataclass(frozen=True)
+class BatchDTO:
+    """Camunda's Batch, with extask's progress counts. Each task is one job, run as soon as it is
+    created: ``jobs_created`` counts the tasks handled so far, ``completed_jobs`` + ``failed_jobs``."""
+
+    id: str
+    type: str
+    total_jobs: int
+    jobs_created: int
+    start_time: datetime
+    execution_start_time: datetime | None
+    retries: int
+    completed_jobs: int
+    failed_jobs: int
+    ended: bool
+    end_time: datetime | None
+    failures: list[BatchFailureDTO]
+    batch_jobs_per_seed: int = 100
+    invocations_per_batch_job: int = 1
+    suspended: bool = False
+    tenant_id: str | None = None
+    create_user_id: str | None = None

@@ -10,10 +10,18 @@ from application.dto import (
     ExternalTaskDTO,
     FetchAndLockRequest,
     HistoricExternalTaskLogDTO,
+    HistoricIncidentDTO,
     IncidentDTO,
     ProcessInstanceDTO,
 )
-from application.queries import HistoricExternalTaskLogQuery, IncidentQuery, Page
+from application.queries import (
+    ExternalTaskQuery,
+    HistoricExternalTaskLogQuery,
+    HistoricIncidentQuery,
+    IncidentQuery,
+    Page,
+    ProcessInstanceFilter,
+)
 from domain.variables import TypedValue
 
 
@@ -35,9 +43,24 @@ class RuntimeReadModel(Protocol):
 
     def task_ids_of_process_instance(self, process_instance_id: str) -> list[str]: ...
 
+    def query_tasks(self, query: ExternalTaskQuery, page: Page, now: datetime) -> list[ExternalTaskDTO]:
+        """Tasks matching a checked query, in its (effective) sorting order; ``now`` decides locked."""
+
+    def count_tasks(self, query: ExternalTaskQuery, now: datetime) -> int: ...
+
+    def task_ids(self, query: ExternalTaskQuery, now: datetime) -> list[str]: ...
+
+    def topic_names(self, query: ExternalTaskQuery, now: datetime) -> list[str]:
+        """The distinct topic names of the matching tasks, sorted."""
+
+    def process_instance_ids(self, instance_filter: ProcessInstanceFilter) -> list[str]: ...
+
     def get_process_instance(self, process_instance_id: str) -> ProcessInstanceDTO | None: ...
 
     def process_variables(self, process_instance_ids: Iterable[str]) -> dict[str, dict[str, TypedValue]]: ...
+
+    def execution_local_variables(self, execution_id: str) -> dict[str, TypedValue] | None:
+        """The local variables of the runtime tasks with this execution id; None if there is no such task."""
 
     def query_incidents(self, query: IncidentQuery, page: Page) -> list[IncidentDTO]: ...
 
@@ -58,6 +81,10 @@ class HistoryReadModel(Protocol):
 
     def get_log_error_details(self, log_id: str) -> tuple[bool, str | None]:
         """(whether the log entry exists, the error details it recorded)."""
+
+    def query_historic_incidents(self, query: HistoricIncidentQuery, page: Page) -> list[HistoricIncidentDTO]: ...
+
+    def count_historic_incidents(self, query: HistoricIncidentQuery) -> int: ...
 
 
 class TaskAvailability(Protocol):

@@ -7,29 +7,38 @@ position current at the time of the query, so they see every command that return
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
 from application.dto import (
     ExternalTaskDTO,
     HistoricExternalTaskLogDTO,
+    HistoricIncidentDTO,
     IncidentDTO,
     ProcessInstanceDTO,
 )
 from application.errors import BadRequest, NotFound
-from application.ports import HistoryReadModel, RuntimeReadModel
+from application.ports import Clock, HistoryReadModel, RuntimeReadModel
 from application.queries import (
+    HISTORIC_INCIDENT_SORT_KEYS,
     HISTORIC_LOG_SORT_KEYS,
     INCIDENT_SORT_KEYS,
     SORT_ORDERS,
+    ExternalTaskQuery,
     HistoricExternalTaskLogQuery,
+    HistoricIncidentQuery,
     IncidentQuery,
     Page,
+    RetriesSelection,
 )
+from application.query_checks import check_task_query
 from domain.variables import TypedValue
 
 
 class ExternalTaskReads:
     _runtime: RuntimeReadModel
     _history: HistoryReadModel
+    _clock: Clock
 
     # -- process instances ----------------------------------------------------------------------
 
@@ -44,6 +53,77 @@ class ExternalTaskReads:
                 f"Process instance with id {process_instance_id} does not exist", "InvalidRequestException"
             )
         return instance
+
+    def get_process_variable(self, process_instance_id: str, name: str) -> TypedValue:
+        variable = self.get_process_variables(process_instance_id).get(name)
+        if variable is None:
+            raise NotFound(
+                f"process instance variable with name {name} does not exist", "InvalidRequestException"
+            )
+        return variable
+
+    def get_execution_local_variable(self, execution_id: str, name: str) -> TypedValue:
+        """A variable of an execution's own scope: a task's local variables (found by the task's
+        execution id) or, for a process instance id, the process variables; the JS client reads
+        File variables this way."""
+        local = self._runtime.execution_local_variables(execution_id)
+        instance = self._runtime.get_process_instance(execution_id)
+        if local is None and instance is None:
+            raise NotFound(f"Execution with id {execution_id} does not exist", "InvalidRequestException")
+        variables = self._runtime.process_variables([execution_id]).get(execution_id, {}) if instance else {}
+        variables = {**variables, **(local or {})}
+        if name not in variables:
+            raise NotFound(f"execution variable with name {name} does not exist", "InvalidRequestException")
+        return variables[name]
+
+    # -- runtime task queries -------------------------------------------------------------------
+
+    def query_tasks(self, query: ExternalTaskQuery, page: Page = Page()) -> list[ExternalTaskDTO]:
+        """Tasks matching every filter of the query, in its sorting order, then by id."""
+        sorting = check_task_query(query)
+        return self._runtime.query_tasks(replace(query, sorting=sorting), page, self._query_time())
+
+    def count_tasks(self, query: ExternalTaskQuery) -> int:
+        check_task_query(query)
+        return self._runtime.count_tasks(query, self._query_time())
+
+    def topic_names(
+        self, with_locked_tasks: bool = False, with_unlocked_tasks: bool = False, with_retries_left: bool = False
+    ) -> list[str]:
+        """The distinct topics of runtime tasks, sorted; locked means a lock expiring after now,
+        unlocked no lock or an expired one (so both together select nothing)."""
+        query = ExternalTaskQuery(
+            locked=with_locked_tasks, not_locked=with_unlocked_tasks, with_retries_left=with_retries_left
+        )
+        return self._runtime.topic_names(query, self._query_time())
+
+    def external_task_ids(self, selection: RetriesSelection) -> list[str]:
+        """The tasks a bulk retries command selects, each once: the explicit ids (kept even when
+        unknown, so the command can report them), the query's tasks, then the tasks of the
+        selected process instances."""
+        if selection.external_task_query is not None:
+            check_task_query(selection.external_task_query)
+        if any(task_id is None for task_id in selection.external_task_ids or []):
+            raise BadRequest("External task id cannot be null: externalTaskIds contains null value")
+        now = self._query_time()
+        ids = list(selection.external_task_ids or [])
+        if selection.external_task_query is not None:
+            ids += self._runtime.task_ids(selection.external_task_query, now)
+        instance_ids = list(selection.process_instance_ids or [])
+        for instance_filter in (selection.process_instance_query, selection.historic_process_instance_query):
+            if instance_filter is not None:
+                instance_ids += self._runtime.process_instance_ids(instance_filter)
+        if instance_ids:
+            by_instance = ExternalTaskQuery(process_instance_id_in=list(dict.fromkeys(instance_ids)))
+            check_task_query(by_instance)
+            ids += self._runtime.task_ids(by_instance, now)
+        if not ids:
+            raise BadRequest("externalTaskIds is empty")
+        return list(dict.fromkeys(ids))  # type: ignore[arg-type]
+
+    def _query_time(self) -> datetime:
+        now = self._clock()
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
     # -- tasks, history and incidents -----------------------------------------------------------
 
@@ -65,12 +145,25 @@ class ExternalTaskReads:
         self, query: HistoricExternalTaskLogQuery, page: Page = Page()
     ) -> list[HistoricExternalTaskLogDTO]:
         self._check_sorting(query.sorting, HISTORIC_LOG_SORT_KEYS)
+        query.check()
         self._history.catch_up()
         return self._history.query_logs(query, page)
 
     def count_history_log(self, query: HistoricExternalTaskLogQuery) -> int:
+        query.check()
         self._history.catch_up()
         return self._history.count_logs(query)
+
+    def query_historic_incidents(
+        self, query: HistoricIncidentQuery, page: Page = Page()
+    ) -> list[HistoricIncidentDTO]:
+        self._check_sorting(query.sorting, HISTORIC_INCIDENT_SORT_KEYS)
+        self._history.catch_up()
+        return self._history.query_historic_incidents(query, page)
+
+    def count_historic_incidents(self, query: HistoricIncidentQuery) -> int:
+        self._history.catch_up()
+        return self._history.count_historic_incidents(query)
 
     def get_history_log(self, log_id: str) -> HistoricExternalTaskLogDTO:
         self._history.catch_up()

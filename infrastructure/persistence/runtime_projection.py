@@ -12,7 +12,8 @@ from typing import Any
 
 from domain.external_task import ExternalTask, epoch_millis
 from domain.process_instance import ProcessInstance
-from infrastructure.persistence.sql import Dialect, execute, executemany
+from infrastructure.persistence.sql import Dialect, delete_where_in, execute, executemany
+from infrastructure.persistence.task_query import variable_search_columns
 
 TASK_COLUMNS = (
     "id", "topic_name", "worker_id", "lock_expiration_time", "retries", "suspended", "priority",
@@ -23,7 +24,7 @@ TASK_COLUMNS = (
 INCIDENT_COLUMNS = (
     "id", "incident_timestamp", "incident_type", "incident_message", "configuration",
     "process_instance_id", "process_definition_id", "process_definition_key", "execution_id",
-    "activity_id", "tenant_id",
+    "activity_id", "tenant_id", "annotation",
 )
 INSTANCE_COLUMNS = (
     "id", "business_key", "process_definition_id", "process_definition_key", "tenant_id",
@@ -42,7 +43,16 @@ def upsert(table: str, columns: tuple[str, ...]) -> str:
 UPSERT_TASK = upsert("ext_task", TASK_COLUMNS)
 UPSERT_INCIDENT = upsert("incident", INCIDENT_COLUMNS)
 UPSERT_INSTANCE = upsert("proc_inst", INSTANCE_COLUMNS)
-INSERT_VARIABLE = "INSERT INTO {proc_var} (process_instance_id, name, type, value, value_info) VALUES (?, ?, ?, ?, ?)"
+INSERT_VARIABLE = (
+    "INSERT INTO {proc_var} (process_instance_id, name, type, value, value_info, text_value, long_value, "
+    "double_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A live task's local variables are only ever added or overwritten, never removed.
+UPSERT_TASK_VARIABLE = (
+    "INSERT INTO {task_var} (task_id, execution_id, name, type, value, value_info) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (task_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, "
+    "value_info = excluded.value_info"
+)
 
 
 def millis(moment: Any) -> int | None:
@@ -64,17 +74,27 @@ class RuntimeProjection:
 
     def _write_tasks(self, cursor: Any, tasks: list[ExternalTask]) -> None:
         live = [t for t in tasks if not t.is_removed]
-        removed = [(str(t.id),) for t in tasks if t.is_removed]
+        removed = [str(t.id) for t in tasks if t.is_removed]
         executemany(cursor, self.dialect, UPSERT_TASK, [self._task_row(t) for t in live])
-        executemany(cursor, self.dialect, "DELETE FROM {ext_task} WHERE id = ?", removed)
+        delete_where_in(cursor, self.dialect, "ext_task", "id", removed)
+        delete_where_in(cursor, self.dialect, "task_var", "task_id", removed)
+        executemany(
+            cursor, self.dialect, UPSERT_TASK_VARIABLE,
+            [
+                (str(t.id), t.execution_id, name, value["type"], json.dumps(value.get("value")),
+                 json.dumps(value.get("valueInfo") or {}))
+                for t in live
+                for name, value in t.local_variables.items()
+            ],
+        )
         # An incident lives exactly as long as the task has one.
         executemany(
             cursor, self.dialect, UPSERT_INCIDENT,
             [self._incident_row(t) for t in live if t.incident_id is not None],
         )
-        executemany(
-            cursor, self.dialect, "DELETE FROM {incident} WHERE configuration = ?",
-            removed + [(str(t.id),) for t in live if t.incident_id is None],
+        delete_where_in(
+            cursor, self.dialect, "incident", "configuration",
+            removed + [str(t.id) for t in live if t.incident_id is None],
         )
 
     def _write_instance(self, cursor: Any, instance: ProcessInstance) -> None:
@@ -95,7 +115,7 @@ class RuntimeProjection:
             cursor, self.dialect, INSERT_VARIABLE,
             [
                 (instance_id, name, value["type"], json.dumps(value.get("value")),
-                 json.dumps(value.get("valueInfo") or {}))
+                 json.dumps(value.get("valueInfo") or {}), *variable_search_columns(value))
                 for name, value in instance.variables.items()
             ],
         )
@@ -117,5 +137,5 @@ class RuntimeProjection:
             task.incident_id, millis(task.incident_time), "failedExternalTask",
             task.incident_message, str(task.id), task.process_instance_id,
             task.process_definition_id, task.process_definition_key, task.execution_id,
-            task.activity_id, task.tenant_id,
+            task.activity_id, task.tenant_id, task.incident_annotation,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +14,12 @@ from application.dto import (
     IncidentDTO,
     ProcessInstanceDTO,
 )
-from application.queries import IncidentQuery, Page
+from application.queries import ExternalTaskQuery, IncidentQuery, Page, ProcessInstanceFilter
 from domain.external_task import epoch_millis
 from domain.variables import TypedValue
 from infrastructure.persistence.query_building import Filters, order_by, paging
 from infrastructure.persistence.sql import Dialect, from_epoch_ms, in_list
+from infrastructure.persistence.task_query import instance_filters, task_filters, task_order_by
 
 TASK_COLUMNS = (
     "id, topic_name, worker_id, lock_expiration_time, retries, suspended, priority, create_time, "
@@ -49,9 +50,18 @@ class SqlRuntimeReadModel:
     # -- fetch-and-lock -------------------------------------------------------------------------
 
     def select_fetchable(self, request: FetchAndLockRequest, now: datetime) -> list[tuple[str, str]]:
+        statement, params = self.fetchable_statement(request, now)
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            return [(row["id"], row["topic_name"]) for row in cursor.fetchall()]
+
+    def fetchable_statement(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
+        """The candidate query in the backend's SQL, with its parameters."""
         filters = Filters()
-        filters.add("(lock_expiration_time IS NULL OR lock_expiration_time <= ?)", epoch_millis(now))
-        filters.add("suspended = ?", False)
+        # One index range per topic (ext_task_fetchable): an unlocked task counts as expired at 0,
+        # and the literals match the partial index's predicate.
+        filters.add("COALESCE(lock_expiration_time, 0) <= ?", epoch_millis(now))
+        filters.add("suspended = FALSE")
         filters.add("(retries IS NULL OR retries > 0)")
         topic_clauses, topic_params = [], []
         for topic in request.topics:
@@ -67,8 +77,34 @@ class SqlRuntimeReadModel:
         if ordering:
             statement += " ORDER BY " + ", ".join(ordering)
         statement += " LIMIT ?"
-        rows = self._rows(statement, [*filters.params, request.max_tasks])
-        return [(row["id"], row["topic_name"]) for row in rows]
+        return self._dialect.sql(statement), (*filters.params, request.max_tasks)
+
+    def next_availability(self, topics: Sequence[FetchTopic], now: datetime) -> datetime | None:
+        """The earliest moment after ``now`` at which a lock or retry timeout expires on a task
+        these topics would fetch (not suspended, retries left); None if there is none."""
+        if not topics:
+            return None
+        filters = Filters()
+        filters.add("lock_expiration_time > ?", epoch_millis(now))
+        filters.add("suspended = ?", False)
+        filters.add("(retries IS NULL OR retries > 0)")
+        clauses = [self._topic_clause(topic) for topic in topics]
+        filters.add("(" + " OR ".join(c for c, _ in clauses) + ")", *[p for _, ps in clauses for p in ps])
+        statement = f"SELECT MIN(lock_expiration_time) AS at FROM {{ext_task}} t{filters.where()}"
+        return from_epoch_ms(self._rows(statement, filters.params)[0]["at"])
+
+    def earliest_by_topic(self, topic_names: Sequence[str]) -> dict[str, datetime]:
+        """Per topic, the earliest moment one of its tasks is fetchable (the epoch if one is
+        unlocked), filters aside; topics without a task that could ever be fetched are left out."""
+        if not topic_names:
+            return {}
+        rows = self._rows(
+            "SELECT topic_name, MIN(COALESCE(lock_expiration_time, 0)) AS at FROM {ext_task} "
+            f"WHERE topic_name IN {in_list(list(topic_names))} AND suspended = ? "
+            "AND (retries IS NULL OR retries > 0) GROUP BY topic_name",
+            [*topic_names, False],
+        )
+        return {row["topic_name"]: from_epoch_ms(row["at"]) for row in rows}
 
     @staticmethod
     def _topic_clause(topic: FetchTopic) -> tuple[str, list[Any]]:
@@ -112,6 +148,35 @@ class SqlRuntimeReadModel:
         )
         return [row["id"] for row in rows]
 
+    # -- task queries (GET/POST /external-task, /count, /topic-names) ----------------------------
+
+    def query_tasks(self, query: ExternalTaskQuery, page: Page, now: datetime) -> list[ExternalTaskDTO]:
+        filters = task_filters(query, now, self._dialect)
+        statement = (
+            f"SELECT {TASK_COLUMNS} FROM {{ext_task}} t{filters.where()}"
+            f"{task_order_by(query.sorting, self._dialect)}{paging(page)}"
+        )
+        return [task_from_row(row) for row in self._rows(statement, filters.params)]
+
+    def count_tasks(self, query: ExternalTaskQuery, now: datetime) -> int:
+        filters = task_filters(query, now, self._dialect)
+        return int(self._rows(f"SELECT COUNT(*) AS n FROM {{ext_task}} t{filters.where()}", filters.params)[0]["n"])
+
+    def task_ids(self, query: ExternalTaskQuery, now: datetime) -> list[str]:
+        filters = task_filters(query, now, self._dialect)
+        statement = f"SELECT t.id FROM {{ext_task}} t{filters.where()}{task_order_by([], self._dialect)}"
+        return [row["id"] for row in self._rows(statement, filters.params)]
+
+    def topic_names(self, query: ExternalTaskQuery, now: datetime) -> list[str]:
+        filters = task_filters(query, now, self._dialect)
+        rows = self._rows(f"SELECT DISTINCT t.topic_name FROM {{ext_task}} t{filters.where()}", filters.params)
+        return sorted(row["topic_name"] for row in rows)
+
+    def process_instance_ids(self, instance_filter: ProcessInstanceFilter) -> list[str]:
+        filters = instance_filters(instance_filter, self._dialect)
+        rows = self._rows(f"SELECT p.id FROM {{proc_inst}} p{filters.where()} ORDER BY p.id", filters.params)
+        return [row["id"] for row in rows]
+
     # -- process instances and variables --------------------------------------------------------
 
     def get_process_instance(self, process_instance_id: str) -> ProcessInstanceDTO | None:
@@ -146,13 +211,28 @@ class SqlRuntimeReadModel:
             )
         return variables
 
+    def execution_local_variables(self, execution_id: str) -> dict[str, TypedValue] | None:
+        # No index on execution_id: this endpoint is rare, and every index slows the write path.
+        if not self._rows("SELECT 1 FROM {ext_task} WHERE execution_id = ? LIMIT 1", (execution_id,)):
+            return None
+        rows = self._rows(
+            "SELECT name, type, value, value_info FROM {task_var} WHERE execution_id = ? ORDER BY name",
+            (execution_id,),
+        )
+        return {
+            row["name"]: TypedValue(
+                type=row["type"], value=json.loads(row["value"]), value_info=json.loads(row["value_info"])
+            )
+            for row in rows
+        }
+
     # -- incidents ------------------------------------------------------------------------------
 
     def query_incidents(self, query: IncidentQuery, page: Page) -> list[IncidentDTO]:
         filters = incident_filters(query)
         statement = (
             "SELECT id, incident_timestamp, incident_type, incident_message, configuration, "
-            "process_instance_id, process_definition_id, execution_id, activity_id, tenant_id "
+            "process_instance_id, process_definition_id, execution_id, activity_id, tenant_id, annotation "
             f"FROM {{incident}}{filters.where()}"
             f"{order_by(query.sorting, INCIDENT_SORT_COLUMNS, default='id')}{paging(page)}"
         )
@@ -211,5 +291,5 @@ def incident_from_row(row: Any) -> IncidentDTO:
         configuration=row["configuration"], process_instance_id=row["process_instance_id"],
         process_definition_id=row["process_definition_id"], execution_id=row["execution_id"],
         activity_id=row["activity_id"], tenant_id=row["tenant_id"],
-        cause_incident_id=row["id"], root_cause_incident_id=row["id"],
+        cause_incident_id=row["id"], root_cause_incident_id=row["id"], annotation=row["annotation"],
     )

@@ -27,6 +27,9 @@ RUNTIME_TABLES = [
         version INTEGER NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS ext_task_topic_lock ON {ext_task} (topic_name, lock_expiration_time)",
+    # Serves fetch-and-lock: only fetchable-in-principle rows, ordered by when they become free.
+    "CREATE INDEX IF NOT EXISTS ext_task_fetchable ON {ext_task} (topic_name, (COALESCE(lock_expiration_time, 0))) "
+    "WHERE suspended = FALSE AND (retries IS NULL OR retries > 0)",
     "CREATE INDEX IF NOT EXISTS ext_task_process_instance ON {ext_task} (process_instance_id)",
     """CREATE TABLE IF NOT EXISTS {proc_inst} (
         id TEXT PRIMARY KEY,
@@ -43,6 +46,10 @@ RUNTIME_TABLES = [
         type TEXT NOT NULL,
         value TEXT,
         value_info TEXT NOT NULL,
+        -- typed copies of the value for process variable conditions in task queries
+        text_value TEXT,
+        long_value BIGINT,
+        double_value DOUBLE PRECISION,
         PRIMARY KEY (process_instance_id, name)
     )""",
     """CREATE TABLE IF NOT EXISTS {incident} (
@@ -56,7 +63,19 @@ RUNTIME_TABLES = [
         process_definition_key TEXT,
         execution_id TEXT,
         activity_id TEXT,
-        tenant_id TEXT
+        tenant_id TEXT,
+        annotation TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS incident_configuration ON {incident} (configuration)",
+    # A runtime task's local variables, found by its execution id (GET /execution/{id}/localVariables).
+    """CREATE TABLE IF NOT EXISTS {task_var} (
+        task_id TEXT NOT NULL,
+        execution_id TEXT,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value TEXT,
+        value_info TEXT NOT NULL,
+        PRIMARY KEY (task_id, name)
+    )""",
+    "CREATE INDEX IF NOT EXISTS task_var_execution ON {task_var} (execution_id)",
 ]

@@ -10,7 +10,7 @@ from domain.errors import (
     DomainError,
     LockedByOtherWorker,
     LockExpired,
-    TaskRemoved,
+    NothingThere,
     TaskSuspended,
 )
 
@@ -61,7 +61,7 @@ class ConcurrentModification(ApplicationError):
 
 def from_domain_error(error: DomainError) -> ApplicationError:
     # Camunda reports the engine exception's code, 0, for every refusal by the engine.
-    if isinstance(error, TaskRemoved):
+    if isinstance(error, NothingThere):
         return NotFound(error.message, error.camunda_type, code=0)
     if isinstance(error, TaskSuspended):
         return Suspended(error.message, error.camunda_type, code=0)

@@ -41,10 +41,20 @@ class TaskSuspended(DomainError):
     camunda_type = "RestException"
 
 
-class TaskRemoved(DomainError):
-    """The task has been completed, deleted or ended by a BPMN error."""
+class NothingThere(DomainError):
+    """The command names something the aggregate does not have (any more)."""
 
     camunda_type = "RestException"
+
+
+class TaskRemoved(NothingThere):
+    """The task has been completed, deleted or ended by a BPMN error."""
+
+
+class NoOpenIncident(NothingThere):
+    """The task has no open incident with the given id."""
+
+    camunda_type = "InvalidRequestException"
 
 
 def ensure_not_null(name: str, value: object) -> None:

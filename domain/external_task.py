@@ -19,6 +19,7 @@ from domain.errors import (
     InvalidArgument,
     LockedByOtherWorker,
     LockExpired,
+    NoOpenIncident,
     TaskRemoved,
     TaskSuspended,
     ensure_java_int,
@@ -130,6 +131,14 @@ class ExternalTask(Aggregate):
             task.incident_id = self.incident_id
             task.incident_message = self.incident_message
             task.incident_time = self.timestamp
+            task.incident_annotation = None
+
+    class IncidentAnnotated(Aggregate.Event):
+        incident_id: str
+        annotation: str | None  # None clears it
+
+        def apply(self, task: ExternalTask) -> None:
+            task.incident_annotation = self.annotation
 
     class IncidentResolved(Aggregate.Event):
         incident_id: str
@@ -204,6 +213,7 @@ class ExternalTask(Aggregate):
         self.incident_id: str | None = None
         self.incident_message: str | None = None
         self.incident_time: datetime | None = None
+        self.incident_annotation: str | None = None
         # None while the task is at runtime; then "completed", "deleted" or "bpmnError".
         self.end_state: str | None = None
 
@@ -475,6 +485,13 @@ class ExternalTask(Aggregate):
         self.check_priority(priority)
         self._ensure_at_runtime()
         self.trigger_event(self.PrioritySet, timestamp=now, priority=priority)
+
+    def annotate_incident(self, incident_id: str, annotation: str | None, now: datetime) -> None:
+        """Note something on the open incident for operators; None clears the note."""
+        self._ensure_at_runtime()
+        if self.incident_id is None or self.incident_id != incident_id:
+            raise NoOpenIncident(f"Cannot find an incident with id '{incident_id}': incident is null")
+        self.trigger_event(self.IncidentAnnotated, timestamp=now, incident_id=incident_id, annotation=annotation)
 
     def suspend(self, now: datetime) -> None:
         self._ensure_at_runtime()

@@ -115,6 +115,11 @@ class HistoryProjection:
         )
         self._update(cursor, event, incident_id=event.incident_id)
 
+    def _on_IncidentAnnotated(self, cursor: Any, position: int, event: ExternalTask.IncidentAnnotated) -> None:
+        self._execute(
+            cursor, "UPDATE {hist_incident} SET annotation = ? WHERE id = ?", (event.annotation, event.incident_id)
+        )
+
     def _on_IncidentResolved(self, cursor: Any, position: int, event: ExternalTask.IncidentResolved) -> None:
         self._execute(
             cursor,

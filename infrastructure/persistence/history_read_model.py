@@ -13,10 +13,11 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from application.dto import HistoricExternalTaskLogDTO
+from application.dto import HistoricExternalTaskLogDTO, HistoricIncidentDTO
 from application.errors import ApplicationError
 from application.event_store import ExternalTaskEventStore
-from application.queries import HistoricExternalTaskLogQuery, Page
+from application.queries import HistoricExternalTaskLogQuery, HistoricIncidentQuery, Page
+from infrastructure.persistence import historic_incident_queries as historic_incidents
 from infrastructure.persistence.history_projection import HistoryProjection
 from infrastructure.persistence.history_tables import (
     LOG_STATE_CREATED,
@@ -119,6 +120,13 @@ class SqlHistoryReadModel:
         rows = self._rows("SELECT error_details FROM {hist_ext_task_log} WHERE id = ?", (log_id,))
         return (True, rows[0]["error_details"]) if rows else (False, None)
 
+    def query_historic_incidents(self, query: HistoricIncidentQuery, page: Page) -> list[HistoricIncidentDTO]:
+        rows = self._rows(*historic_incidents.select_statement(query, page))
+        return [historic_incidents.incident_from_row(row) for row in rows]
+
+    def count_historic_incidents(self, query: HistoricIncidentQuery) -> int:
+        return int(self._rows(*historic_incidents.count_statement(query))[0]["n"])
+
 
 def log_filters(query: HistoricExternalTaskLogQuery) -> Filters:
     filters = Filters()
@@ -160,6 +168,8 @@ def log_from_row(row: Any) -> HistoricExternalTaskLogDTO:
         retries=row["retries"], error_message=row["error_message"], activity_id=row["activity_id"],
         activity_instance_id=row["activity_instance_id"], execution_id=row["execution_id"],
         process_instance_id=row["process_instance_id"],
+        # Without call activities every process instance is its own root.
+        root_process_instance_id=row["process_instance_id"],
         process_definition_id=row["process_definition_id"],
         process_definition_key=row["process_definition_key"], tenant_id=row["tenant_id"],
         creation_log=state == LOG_STATE_CREATED, failure_log=state == LOG_STATE_FAILED,

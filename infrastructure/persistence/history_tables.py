@@ -39,7 +39,8 @@ HISTORY_TABLES = [
         process_definition_key TEXT,
         execution_id TEXT,
         activity_id TEXT,
-        tenant_id TEXT
+        tenant_id TEXT,
+        annotation TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS {hist_task_state} (
         id TEXT PRIMARY KEY,

@@ -210,6 +210,10 @@ class LockRequest(RequestModel):
     lock_duration: Int64 | None = None
 
 
+class AnnotationRequest(RequestModel):
+    annotation: str | None = None
+
+
 class RetriesRequest(RequestModel):
     retries: Int32 | None = None
 

@@ -10,6 +10,7 @@ from uuid import uuid4, uuid5
 import pytest
 
 from domain.errors import (
+    NoOpenIncident,
     InvalidArgument,
     LockedByOtherWorker,
     LockExpired,
@@ -912,3 +913,29 @@ def test_epoch_millis_is_exact():
     """epoch_millis uses integer arithmetic (no float rounding of .123 s)."""
     moment = datetime(2025, 1, 2, 3, 4, 5, 123000, tzinfo=timezone.utc)
     assert epoch_millis(moment) == 1735787045123
+
+
+class TestIncidentAnnotation:
+    def test_an_open_incident_can_be_annotated_and_cleared(self):
+        """The note is an IncidentAnnotated event; None clears it."""
+        task = failed_to_zero()
+
+        task.annotate_incident(task.incident_id, "waiting for the vendor", at(1))
+        assert names(task) == ["IncidentAnnotated"]
+        assert task.incident_annotation == "waiting for the vendor"
+
+        task.annotate_incident(task.incident_id, None, at(2))
+        assert task.incident_annotation is None
+
+    def test_a_new_incident_starts_without_the_old_note(self):
+        task = failed_to_zero()
+        task.annotate_incident(task.incident_id, "old", NOW)
+        task.set_retries(1, NOW)
+        task.handle_failure(WORKER, NOW, error_message="again", retries=0)
+
+        assert task.incident_annotation is None
+
+    def test_only_the_open_incident_can_be_annotated(self):
+        task = locked_task()
+        with refused(task, NoOpenIncident, "Cannot find an incident with id 'x': incident is null"):
+            task.annotate_incident("x", "note", NOW)

@@ -1,16 +1,16 @@
 """``/incident``: runtime incidents (for extask always ``failedExternalTask``, configuration =
-the external task id), their count, single incidents, and the refused manual resolution."""
+the external task id), their count, single incidents, annotations, and the refused manual resolution."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from application.errors import BadRequest
-from application.queries import INCIDENT_SORT_KEYS
-from infrastructure.rest.routers import Service, query_sorting
-from infrastructure.rest.schemas import CountResponse, Incident, IncidentCriteria, IncidentParams
+from application.errors import BadRequest, NotFound
+from application.queries import INCIDENT_SORT_KEYS, IncidentQuery
+from infrastructure.rest.routers import NO_CONTENT, Service, no_content, query_sorting
+from infrastructure.rest.schemas import AnnotationRequest, CountResponse, Incident, IncidentCriteria, IncidentParams
 
 router = APIRouter(prefix="/incident", tags=["Incident"])
 
@@ -36,5 +36,22 @@ def get_incident(service: Service, incident_id: str) -> Incident:
 def resolve_incident(service: Service, incident_id: str) -> None:
     """Refused, as in Camunda: an external-task incident is resolved by setting retries > 0 or
     by finishing the task."""
-    incident = service.get_incident(incident_id)
-    raise BadRequest(f"Cannot resolve an incident of type {incident.incident_type}")
+    found = service.query_incidents(IncidentQuery(incident_id=incident_id))
+    if not found:
+        raise NotFound(
+            f"Cannot find an incident with id '{incident_id}': incident is null", "InvalidRequestException"
+        )
+    raise BadRequest(f"Cannot resolve an incident of type {found[0].incident_type}")
+
+
+@router.put("/{incident_id}/annotation", status_code=204, response_class=Response, responses={204: NO_CONTENT})
+def set_annotation(service: Service, incident_id: str, body: AnnotationRequest | None = None) -> Response:
+    """Note something on an open incident for operators; kept as an event of its task."""
+    service.set_incident_annotation(incident_id, (body or AnnotationRequest()).annotation)
+    return no_content()
+
+
+@router.delete("/{incident_id}/annotation", status_code=204, response_class=Response, responses={204: NO_CONTENT})
+def clear_annotation(service: Service, incident_id: str) -> Response:
+    service.set_incident_annotation(incident_id, None)
+    return no_content()

@@ -13,6 +13,6 @@ from infrastructure.rest.app import create_app
 
 def application() -> FastAPI:
     """Factory for uvicorn (``factory=True``): one engine per server process."""
-    engine = build_engine(settings.database_url())
+    engine = build_engine(settings.database_url(), max_parked_polls=settings.max_parked_polls())
     atexit.register(engine.close)
-    return create_app(engine.service)
+    return create_app(engine.service, engine.long_polling, engine.batches)

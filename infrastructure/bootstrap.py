@@ -1,4 +1,5 @@
-"""The composition root: builds the engine (event store, read models, service) from a database URL.
+"""The composition root: builds the engine (event store, read models, service, long polling) from a
+database URL.
 
 Everything that runs extask, from ``extask serve`` to the tests and benchmarks, goes through
 ``build_engine``; nothing connects to a database before it is called.
@@ -6,15 +7,21 @@ Everything that runs extask, from ``extask serve`` to the tests and benchmarks, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import anyio.to_thread
+
+from application.batches import BatchService
 from application.event_store import ExternalTaskEventStore
+from application.long_polling import DEFAULT_MAX_PARKED_POLLS, LongPoller
 from application.ports import Clock
 from application.service import ExternalTaskService, utc_now
+from infrastructure.notifications import InProcessSignal
 from infrastructure.persistence.database import settings_from_url
 from infrastructure.persistence.history_read_model import SqlHistoryReadModel
 from infrastructure.persistence.runtime_read_model import SqlRuntimeReadModel
 from infrastructure.persistence.sql import Dialect
+from infrastructure.postgres_notifications import PostgresSignal
 
 
 @dataclass
@@ -23,17 +30,44 @@ class Engine:
     event_store: ExternalTaskEventStore
     runtime: SqlRuntimeReadModel
     history: SqlHistoryReadModel
+    # Told after commits that may make tasks fetchable; wakes parked long polls (in every
+    # server process on PostgreSQL).
+    wake_ups: InProcessSignal | PostgresSignal = field(default_factory=InProcessSignal)
+    long_polling: LongPoller | None = None
+    # Bulk commands running in the background (retries-async).
+    batches: BatchService | None = None
 
     def close(self) -> None:
+        if self.batches is not None:
+            self.batches.close()
+        if self.long_polling is not None:
+            self.long_polling.shutdown()
+        self.wake_ups.close()
+        self.service.close()
         self.event_store.close()
 
 
-def build_engine(database_url: str, clock: Clock = utc_now) -> Engine:
+def build_engine(
+    database_url: str, clock: Clock = utc_now, *, max_parked_polls: int = DEFAULT_MAX_PARKED_POLLS
+) -> Engine:
     """Open (and on first use create) the database at ``database_url`` and wire the service to it."""
     settings = settings_from_url(database_url)
     event_store = ExternalTaskEventStore(env=settings.library_env)
     dialect = Dialect(settings.dialect, settings.schema)
     runtime = SqlRuntimeReadModel(event_store.recorder.datastore, dialect)
     history = SqlHistoryReadModel(event_store, event_store.factory.tracking_recorder(), dialect)
-    service = ExternalTaskService(event_store, runtime, history, clock=clock)
-    return Engine(service=service, event_store=event_store, runtime=runtime, history=history)
+    wake_ups = PostgresSignal.from_settings(settings) if settings.dialect == "postgres" else InProcessSignal()
+    service = ExternalTaskService(event_store, runtime, history, clock=clock, availability=wake_ups)
+    long_polling = LongPoller(
+        service.fetch_and_lock,
+        runtime.next_availability,
+        runtime.earliest_by_topic,
+        wake_ups,
+        clock,
+        max_parked=max_parked_polls,
+        run_sync=anyio.to_thread.run_sync,
+    )
+    return Engine(
+        service=service, event_store=event_store, runtime=runtime, history=history,
+        wake_ups=wake_ups, long_polling=long_polling, batches=BatchService(event_store, service, clock),
+    )

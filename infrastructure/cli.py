@@ -7,6 +7,7 @@ import os
 import click
 import uvicorn
 
+from application.long_polling import DEFAULT_MAX_PARKED_POLLS
 from infrastructure import settings
 from infrastructure.persistence.database import settings_from_url
 
@@ -27,7 +28,16 @@ def main() -> None:
     help=f"sqlite:///path or postgresql://user@host:port/db (also ${settings.DATABASE_URL_VARIABLE}).",
 )
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Server processes (PostgreSQL only).")
-def serve(host: str, port: int, database_url: str, workers: int) -> None:
+@click.option(
+    "--max-parked-polls",
+    envvar=settings.MAX_PARKED_POLLS_VARIABLE,
+    default=DEFAULT_MAX_PARKED_POLLS,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Long polls (fetchAndLock with asyncResponseTimeout) each server process holds at a time; "
+    f"more are refused with 500 (also ${settings.MAX_PARKED_POLLS_VARIABLE}).",
+)
+def serve(host: str, port: int, database_url: str, workers: int, max_parked_polls: int) -> None:
     """Serve the REST API at http://HOST:PORT/engine-rest."""
     try:
         database = settings_from_url(database_url)
@@ -37,6 +47,7 @@ def serve(host: str, port: int, database_url: str, workers: int) -> None:
         raise click.BadParameter("several server processes need PostgreSQL", param_hint="--workers")
     # Server processes read their settings from the environment (uvicorn starts them fresh).
     os.environ[settings.DATABASE_URL_VARIABLE] = database_url
+    os.environ[settings.MAX_PARKED_POLLS_VARIABLE] = str(max_parked_polls)
     click.echo(f"extask serving http://{host}:{port}/engine-rest on {database.dialect}", err=True)
     uvicorn.run(
         "infrastructure.asgi:application",

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from application.batches import BatchService
 from application.errors import (
     ApplicationError,
     BadRequest,
@@ -22,9 +23,21 @@ from application.errors import (
     NotFound,
     Suspended,
 )
+from application.long_polling import LongPoller
 from application.service import ExternalTaskService
 from domain.variables import InvalidVariableValue
-from infrastructure.rest.routers import external_task, history, incident, meta, process_instance
+from infrastructure.rest import long_polling
+from infrastructure.rest.routers import (
+    batch,
+    execution,
+    external_task,
+    external_task_query,
+    history,
+    history_incident,
+    incident,
+    meta,
+    process_instance,
+)
 from infrastructure.rest.schemas import CamundaError
 from infrastructure.rest.wire import CamundaJSONResponse, error_response
 
@@ -42,8 +55,13 @@ _ENGINE_EXCEPTIONS = {
 _HTTP_EXCEPTION_TYPES = {404: "NotFoundException", 405: "NotAllowedException", 415: "NotSupportedException"}
 
 
-def create_app(service: ExternalTaskService) -> FastAPI:
+def create_app(
+    service: ExternalTaskService, long_poller: LongPoller | None = None, batches: BatchService | None = None
+) -> FastAPI:
+    """The app over ``service``; without ``long_poller`` fetch-and-lock answers at once, whatever
+    its ``asyncResponseTimeout`` (the lifespan starts and stops the poller's wake-ups)."""
     app = FastAPI(
+        lifespan=long_polling.lifespan,
         title="extask",
         summary="An event-sourced external-task engine speaking the Camunda 7 external-task REST API",
         version=meta.CAMUNDA_API_VERSION,
@@ -53,8 +71,14 @@ def create_app(service: ExternalTaskService) -> FastAPI:
         default_response_class=CamundaJSONResponse,
     )
     app.state.service = service
+    app.state.long_polling = long_poller
+    app.state.batches = batches  # without it, retries-async and /batch answer 404
     root = APIRouter(prefix=REST_ROOT)
-    for module in (meta, external_task, history, incident, process_instance):
+    # external_task_query first: its /count and /topic-names are not task ids.
+    for module in (
+        meta, external_task_query, external_task, history, history_incident, incident, process_instance,
+        execution, batch,
+    ):
         root.include_router(module.router)
     app.include_router(root)
     app.add_exception_handler(ApplicationError, _application_error)

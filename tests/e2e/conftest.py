@@ -111,7 +111,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_command(port: int, database_url: str) -> list[str]:
+def server_command(port: int, database_url: str, *options: str) -> list[str]:
     return [
         sys.executable,
         "-c",
@@ -123,6 +123,7 @@ def server_command(port: int, database_url: str) -> list[str]:
         str(port),
         "--database-url",
         database_url,
+        *options,
     ]
 
 
@@ -150,13 +151,15 @@ class _PortTaken(Exception):
     pass
 
 
-def _start_once(database_url: str, log_dir: Path, attempt: int) -> tuple[subprocess.Popen, str, Path]:
+def _start_once(
+    database_url: str, log_dir: Path, attempt: int, options: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str, Path]:
     port = _free_port()
     url = f"http://{HOST}:{port}"
     stderr_path = log_dir / f"server-{attempt}.stderr"
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(
-            server_command(port, database_url),
+            server_command(port, database_url, *options),
             cwd=REPO_ROOT,
             env=_server_environment(),
             stdin=subprocess.DEVNULL,
@@ -173,7 +176,7 @@ def _start_once(database_url: str, log_dir: Path, attempt: int) -> tuple[subproc
                     raise _PortTaken(output)
                 pytest.fail(
                     f"extask serve exited with status {process.returncode} before answering.\n"
-                    f"command: {server_command(port, database_url)}\noutput:\n{output}"
+                    f"command: {server_command(port, database_url, *options)}\noutput:\n{output}"
                 )
             try:
                 response = probe.get(f"{url}/engine-rest/version")
@@ -194,10 +197,11 @@ def _start_once(database_url: str, log_dir: Path, attempt: int) -> tuple[subproc
                 pass
 
 
-def start_server(database_url: str, log_dir: Path) -> tuple[subprocess.Popen, str, Path]:
+def start_server(database_url: str, log_dir: Path, *options: str) -> tuple[subprocess.Popen, str, Path]:
+    """Start ``extask serve`` (with extra command-line ``options``) and wait until it answers."""
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            return _start_once(database_url, log_dir, attempt)
+            return _start_once(database_url, log_dir, attempt, options)
         except _PortTaken as error:
             last_output = str(error)
     pytest.fail(f"could not find a free port in {START_ATTEMPTS} attempts:\n{last_output}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -682,3 +683,47 @@ class TestAsyncExternalTaskWorker:
         assert server.http.get(f"/external-task/{created['id']}/errorDetails").text == (
             "An unexpected error occurred while executing the task"
         )
+
+
+class TestLongPolling:
+    """The client long-polls (``asyncResponseTimeout``): the server holds the request until a task
+    can be locked, instead of answering ``[]`` at once."""
+
+    def test_long_poll_answers_when_the_retry_timeout_expires(self, server: RunningServer, names: Names):
+        """A long-polling fetch (``asyncResponseTimeout`` 10 s) that starts while the task waits out
+        its retry timeout answers with the task once the timeout has passed, not with ``[]``."""
+        topic = names.topic()
+        created = server.create_task(topic, names.process_instance())
+        client = make_client(server, names.worker())
+        task = fetch_one(client, topic)
+        assert client.failure(task["id"], "flaky", None, 1, 500) is True
+
+        long_polling = make_client(server, names.worker("poller"), asyncResponseTimeout=10_000)
+        tasks = long_polling.fetch_and_lock(topic)
+
+        assert [t["id"] for t in tasks] == [created["id"]]
+
+    def test_long_poll_answers_when_a_task_is_created(self, server: RunningServer, names: Names):
+        """A long-polling fetch on an empty topic is held (it has not answered half a second
+        later) and answers with the task as soon as one is created for its topic."""
+        topic = names.topic()
+        long_polling = make_client(server, names.worker(), asyncResponseTimeout=10_000)
+        outcome: dict[str, Any] = {}
+
+        def poll() -> None:
+            try:
+                outcome["tasks"] = long_polling.fetch_and_lock(topic)
+            except Exception as error:  # reported below
+                outcome["error"] = error
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            poller.join(timeout=0.5)  # a server that does not hold the request answers [] by now
+            assert poller.is_alive(), f"the long poll answered at once, before any task existed: {outcome}"
+            created = server.create_task(topic, names.process_instance())
+        finally:
+            poller.join(timeout=15)
+        assert not poller.is_alive(), "the long poll did not answer"
+        assert "error" not in outcome, outcome
+        assert [t["id"] for t in outcome["tasks"]] == [created["id"]]

@@ -8,9 +8,10 @@ empty body.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from application.errors import BadRequest
+from infrastructure.rest import long_polling
 from infrastructure.rest.routers import NO_CONTENT, CamundaTextResponse, Service, no_content, text_or_no_content
 from infrastructure.rest.schemas import (
     MAX_ASYNC_RESPONSE_TIMEOUT,
@@ -52,10 +53,13 @@ def create_batch(service: Service, body: CreateExternalTaskBatchRequest | None =
 
 
 @router.post("/fetchAndLock", response_model=list[LockedExternalTask])
-def fetch_and_lock(service: Service, body: FetchAndLockBody | None = None) -> list[LockedExternalTask]:
+async def fetch_and_lock(
+    request: Request, service: Service, body: FetchAndLockBody | None = None
+) -> list[LockedExternalTask]:
     """Lock up to ``maxTasks`` tasks of the given topics for the worker.
 
-    ``asyncResponseTimeout`` is validated but not waited on yet: the answer comes at once.
+    With ``asyncResponseTimeout`` (ms, at most 1,800,000) and no task to lock at once, the request
+    is held until a task becomes available (answered with it) or the timeout passes (``[]``).
     """
     body = body or FetchAndLockBody()
     if body.async_response_timeout is not None and body.async_response_timeout > MAX_ASYNC_RESPONSE_TIMEOUT:
@@ -63,7 +67,8 @@ def fetch_and_lock(service: Service, body: FetchAndLockBody | None = None) -> li
             "The asynchronous response timeout cannot be set to a value greater than "
             f"{MAX_ASYNC_RESPONSE_TIMEOUT} milliseconds"
         )
-    return [LockedExternalTask.from_locked(task) for task in service.fetch_and_lock(body.to_request())]
+    tasks = await long_polling.fetch_and_lock(request, service, body.to_request(), body.async_response_timeout)
+    return [LockedExternalTask.from_locked(task) for task in tasks]
 
 
 @router.get("/{task_id}", response_model=ExternalTask)

@@ -1,0 +1,307 @@
+"""Long polling for fetch-and-lock (Camunda's ``asyncResponseTimeout``).
+
+A poll is tried at once; if it locks nothing and has a timeout, it is *parked*: it waits, without a
+thread of its own, until a task of its topics may be fetchable, and only then runs its fetch
+again. It answers with the first tasks it locks, or ``[]`` at its timeout.
+
+When a parked poll re-checks:
+- at the earliest lock or retry-timeout expiry among the tasks it could fetch (its own query,
+  made after each empty fetch);
+- when the ``WakeUpSignal`` reports a commit that may have made tasks fetchable (in this process
+  or another). One availability query per process then serves every parked poll: per topic, the
+  earliest moment a task becomes fetchable. Only the polls with a topic that has a task fetchable
+  now, or sooner than they planned to re-check, are woken. A commit on a busy topic thus costs one
+  query, not one per parked worker, and a worker on an idle topic is not disturbed by it.
+While nothing changes, parked polls cost no database work at all.
+
+Nothing here knows about databases or HTTP: the queries, the signal, the clocks, the waiter and
+the way synchronous calls leave the event loop are injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from application.async_waiter import AsyncWaiter
+from application.dto import FetchAndLockRequest, FetchTopic, LockedExternalTaskDTO
+from application.errors import ApplicationError
+from application.ports import Clock
+
+DEFAULT_MAX_PARKED_POLLS = 200
+
+logger = logging.getLogger(__name__)
+
+RunSync = Callable[..., Awaitable[Any]]
+Fetch = Callable[[FetchAndLockRequest], list[LockedExternalTaskDTO]]
+# The earliest lock or retry-timeout expiry after ``now`` among tasks these topics would fetch.
+NextAvailability = Callable[[Sequence[FetchTopic], datetime], "datetime | None"]
+# Per topic name, the earliest moment any of its tasks is fetchable (in the past if one is now).
+EarliestByTopic = Callable[[Sequence[str]], "dict[str, datetime]"]
+
+
+class TooManyParkedPolls(ApplicationError):
+    """The bound on parked polls is reached (Camunda: 500, the queue of pending requests is full)."""
+
+    camunda_type = "InvalidRequestException"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "At the moment the server has to handle too many requests at the same time. "
+            "Please try again later."
+        )
+
+
+class PollRejectedByShutdown(ApplicationError):
+    """The server is shutting down while the poll was parked (Camunda: 500 RestException)."""
+
+    camunda_type = "RestException"
+
+    def __init__(self) -> None:
+        super().__init__("Request rejected due to shutdown of application server.")
+
+
+class Waiter(Protocol):
+    def wake(self) -> None: ...
+
+    async def wait(self, timeout: float | None) -> bool: ...
+
+
+class WakeUpSignal(Protocol):
+    """Broadcast of "tasks may have become fetchable" after commits, from this process and, where
+    the implementation can, from others sharing the database."""
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """``listener`` is called (from any thread; it must be quick) on every such commit."""
+
+    def start(self) -> None:
+        """Begin receiving wake-ups from other processes (idempotent)."""
+
+    def stop(self) -> None: ...
+
+
+@dataclass(eq=False)
+class _Poll:
+    topics: frozenset[str]
+    waiter: Waiter
+    recheck_at: datetime | None = None  # when it re-checks by itself; None: not scheduled yet
+    parked: bool = False
+    gone: bool = False
+
+
+class LongPoller:
+    """Runs fetch-and-lock requests with a response timeout; see the module docstring."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        next_availability: NextAvailability,
+        earliest_by_topic: EarliestByTopic,
+        signal: WakeUpSignal,
+        clock: Clock,
+        *,
+        max_parked: int = DEFAULT_MAX_PARKED_POLLS,
+        run_sync: RunSync = asyncio.to_thread,
+        monotonic: Callable[[], float] = time.monotonic,
+        new_waiter: Callable[[], Waiter] = AsyncWaiter,
+    ) -> None:
+        self._fetch = fetch
+        self._next_availability = next_availability
+        self._earliest_by_topic = earliest_by_topic
+        self._signal = signal
+        self._clock = clock
+        self._run_sync = run_sync
+        self._monotonic = monotonic
+        self._new_waiter = new_waiter
+        self.max_parked = max_parked
+        self._lock = threading.Lock()  # polls may run on several event loops (threads)
+        self._polls: set[_Poll] = set()
+        self._parked = self._waiting = 0
+        self._closing = False
+        self.queries = 0  # fetches and expiry queries of parked polls (first tries not counted)
+        self.checks = 0  # shared availability queries after wake-ups
+        self._changed = threading.Event()
+        self._checker: threading.Thread | None = None
+        self._stopped = False
+        signal.add_listener(self._on_change)
+
+    @property
+    def parked(self) -> int:
+        """Polls held: waiting, or re-checking."""
+        return self._parked
+
+    @property
+    def waiting(self) -> int:
+        """Parked polls idle between their checks."""
+        return self._waiting
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Accept parked polls (again) and receive wake-ups from other processes."""
+        with self._lock:
+            self._closing = self._stopped = False
+        self._signal.start()
+
+    def reject_parked(self) -> int:
+        """Answer every parked poll with ``PollRejectedByShutdown`` and refuse new ones."""
+        with self._lock:
+            self._closing = True
+            polls = list(self._polls)
+        for poll in polls:
+            poll.waiter.wake()
+        return len(polls)
+
+    def shutdown(self) -> None:
+        """Reject parked polls and stop receiving wake-ups; ``start`` undoes it."""
+        self.reject_parked()
+        self._signal.stop()
+        with self._lock:
+            self._stopped = True
+            checker, self._checker = self._checker, None
+        self._changed.set()
+        if checker is not None:
+            checker.join(5.0)
+
+    # -- one poll -------------------------------------------------------------------------------
+
+    async def fetch_and_lock(
+        self,
+        request: FetchAndLockRequest,
+        timeout_ms: int | None,
+        disconnected: Callable[[], Awaitable[Any]] | None = None,
+    ) -> list[LockedExternalTaskDTO]:
+        """Lock tasks at once, or wait up to ``timeout_ms`` for some; ``[]`` at the timeout.
+
+        ``disconnected`` (optional) completes when the client has gone away: the poll then stops
+        waiting, so it cannot lock tasks for nobody.
+        """
+        if not timeout_ms or timeout_ms <= 0:
+            return await self._run_sync(self._fetch, request)
+        deadline = self._monotonic() + timeout_ms / 1000
+        topic_names = frozenset(t.topic_name for t in request.topics if t.topic_name is not None)
+        poll = _Poll(topic_names, self._new_waiter())
+        with self._lock:  # watched before the first try: no commit after it goes unnoticed
+            self._polls.add(poll)
+            closing = self._closing
+        if not closing:
+            self._signal.start()  # embedded use without start(): listen from the first long poll on
+        try:
+            tasks = await self._run_sync(self._fetch, request)  # validates: bad input fails at once
+            if tasks:
+                return tasks
+            self._park(poll)
+            return await self._wait(request, poll, deadline, disconnected)
+        finally:
+            with self._lock:
+                self._polls.discard(poll)
+                self._parked -= poll.parked
+
+    def _park(self, poll: _Poll) -> None:
+        with self._lock:
+            if self._closing:
+                raise PollRejectedByShutdown()
+            if self._parked >= self.max_parked:
+                raise TooManyParkedPolls()
+            self._parked += 1
+            poll.parked = True
+
+    async def _wait(
+        self,
+        request: FetchAndLockRequest,
+        poll: _Poll,
+        deadline: float,
+        disconnected: Callable[[], Awaitable[Any]] | None,
+    ) -> list[LockedExternalTaskDTO]:
+        topics = list({topic.topic_name: topic for topic in request.topics}.values())
+        watcher = asyncio.ensure_future(self._watch(disconnected, poll)) if disconnected else None
+        try:
+            while True:
+                if self._closing:
+                    raise PollRejectedByShutdown()
+                self.queries += 1
+                next_at = await self._run_sync(self._next_availability, topics, self._clock())
+                now = self._clock()
+                delay = max(deadline - self._monotonic(), 0.0)
+                if next_at is not None:
+                    delay = min(delay, max((next_at - now).total_seconds(), 0.0))
+                poll.recheck_at = now + timedelta(seconds=delay)
+                self._count_waiting(+1)
+                try:
+                    await poll.waiter.wait(delay)
+                finally:
+                    self._count_waiting(-1)
+                if poll.gone:
+                    return []
+                if self._closing:
+                    raise PollRejectedByShutdown()
+                if self._monotonic() >= deadline:
+                    return []
+                self.queries += 1
+                tasks = await self._run_sync(self._fetch, request)
+                if tasks:
+                    return tasks
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    def _count_waiting(self, change: int) -> None:
+        with self._lock:
+            self._waiting += change
+
+    @staticmethod
+    async def _watch(disconnected: Callable[[], Awaitable[Any]], poll: _Poll) -> None:
+        await disconnected()
+        poll.gone = True
+        poll.waiter.wake()
+
+    # -- wake-ups -------------------------------------------------------------------------------
+
+    def check(self) -> int:
+        """One shared availability query for every watched poll; wakes those that may now find a
+        task (or find one sooner than they planned). Returns how many it woke."""
+        with self._lock:
+            polls = list(self._polls)
+        if not polls:
+            return 0
+        self.checks += 1
+        earliest = self._earliest_by_topic(sorted(set().union(*(poll.topics for poll in polls))))
+        woken = 0
+        for poll in polls:
+            times = [earliest[topic] for topic in poll.topics if topic in earliest]
+            if times and (poll.recheck_at is None or min(times) < poll.recheck_at):
+                poll.waiter.wake()
+                woken += 1
+        return woken
+
+    def _on_change(self) -> None:
+        """The signal's listener: hand the check to the checker thread (collapsing bursts)."""
+        self._changed.set()
+        if self._checker is None:
+            with self._lock:
+                if self._checker is None and not self._stopped:
+                    self._checker = threading.Thread(
+                        target=self._run_checks, name="extask-long-poll", daemon=True
+                    )
+                    self._checker.start()
+
+    def _run_checks(self) -> None:
+        while True:
+            self._changed.wait()
+            if self._stopped:
+                return
+            self._changed.clear()
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - let every poll check for itself (and report)
+                logger.exception("the availability check after a wake-up failed")
+                with self._lock:
+                    polls = list(self._polls)
+                for poll in polls:
+                    poll.waiter.wake()

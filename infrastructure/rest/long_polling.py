@@ -1,0 +1,93 @@
+"""Long polling over HTTP: the fetch-and-lock route's waiting, and the app's lifespan.
+
+A parked poll holds its request without a thread (the route is ``async``; each fetch runs in
+the thread pool). It stops waiting if the client disconnects, so it cannot lock tasks for
+nobody.
+
+Shutdown: parked polls are answered with Camunda's 500 ``Request rejected due to shutdown of
+application server.`` uvicorn only runs the lifespan shutdown once every open request has
+finished, which a parked poll may not do for half an hour; so the lifespan also hooks SIGTERM and
+SIGINT (chaining to the server's own handlers) to answer parked polls the moment shutdown begins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+
+from application.dto import FetchAndLockRequest, LockedExternalTaskDTO
+from application.long_polling import LongPoller
+from application.service import ExternalTaskService
+
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def fetch_and_lock(
+    request: Request, service: ExternalTaskService, fetch: FetchAndLockRequest, timeout_ms: int | None
+) -> list[LockedExternalTaskDTO]:
+    poller: LongPoller | None = getattr(request.app.state, "long_polling", None)
+    if poller is None:  # an app without long polling answers at once
+        return await run_in_threadpool(service.fetch_and_lock, fetch)
+    return await poller.fetch_and_lock(fetch, timeout_ms, disconnected=lambda: _disconnected(request))
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone away (the body has been read: only a disconnect is left)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    poller: LongPoller | None = getattr(app.state, "long_polling", None)
+    if poller is None:
+        yield
+        return
+    poller.start()
+    restore = _on_exit_signals(poller.reject_parked)
+    try:
+        yield
+    finally:
+        restore()
+        poller.shutdown()
+
+
+def _on_exit_signals(callback: Callable[[], Any]) -> Callable[[], None]:
+    """Run ``callback`` on the event loop when SIGINT or SIGTERM arrives, then the previous handler.
+
+    Only where Python handles signals (the main thread) and only over a handler already
+    installed in Python (uvicorn's); returns a function that puts the previous handlers back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    installed: dict[int, tuple[Any, Any]] = {}
+    for number in EXIT_SIGNALS:
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue
+
+        def chained(signum: int, frame: Any, previous: Any = previous) -> None:
+            # In a signal handler: no locks, only a hand-over to the loop.
+            try:
+                loop.call_soon_threadsafe(callback)
+            except RuntimeError:  # the loop has closed
+                pass
+            previous(signum, frame)
+
+        signal.signal(number, chained)
+        installed[number] = (previous, chained)
+
+    def restore() -> None:
+        for number, (previous, chained) in installed.items():
+            if signal.getsignal(number) is chained:
+                signal.signal(number, previous)
+
+    return restore

@@ -1,0 +1,350 @@
+"""The long-polling logic (application/long_polling.py) with scripted waiters and a fake clock.
+
+Nothing here waits for real time: a scripted waiter records how long the poller asked to wait
+and answers as the scenario says (woken, or timed out after the full wait), moving the fake
+clock on by the time that passed. With no script left it blocks until woken (by a check, a
+shutdown or a disconnect), which is how scenarios hold several polls at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from application.dto import FetchAndLockRequest, FetchTopic, LockedExternalTaskDTO
+from application.errors import BadRequest
+from application.long_polling import LongPoller, PollRejectedByShutdown, TooManyParkedPolls
+
+START = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+REQUEST = FetchAndLockRequest(
+    worker_id="w", max_tasks=1, topics=[FetchTopic(topic_name="t", lock_duration=1000)]
+)
+TASK = object()  # stands for a LockedExternalTaskDTO
+
+
+class Time:
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def clock(self) -> datetime:
+        return START + timedelta(seconds=self.elapsed)
+
+
+class ScriptedWaiter:
+    """``wait`` pops the next outcome: ("wake", after_seconds), "timeout", or blocks until woken."""
+
+    def __init__(self, signal: ScriptedSignal) -> None:
+        self.signal = signal
+        self.woken = asyncio.Event()
+
+    async def wait(self, timeout: float | None) -> bool:
+        self.signal.waits.append(timeout)
+        outcome = self.signal.script.pop(0) if self.signal.script else "block"
+        if outcome == "block":  # until wake() (shutdown, disconnect)
+            await self.woken.wait()
+            self.woken.clear()
+            return True
+        if outcome == "timeout":
+            self.signal.time.elapsed += timeout
+            return False
+        _, after = outcome
+        self.signal.time.elapsed += after
+        if self.signal.on_wake:
+            self.signal.on_wake()
+        return True
+
+    def wake(self) -> None:
+        self.woken.set()
+
+
+class ScriptedSignal:
+    """The wake-up signal and the waiters' script in one."""
+
+    def __init__(self, time: Time) -> None:
+        self.time = time
+        self.script: list = []
+        self.waits: list[float | None] = []
+        self.waiters: list[ScriptedWaiter] = []
+        self.on_wake: Callable[[], None] | None = None
+        self.started = self.stopped = 0
+        self.listeners: list[Callable[[], None]] = []
+
+    def new_waiter(self) -> ScriptedWaiter:
+        self.waiters.append(ScriptedWaiter(self))
+        return self.waiters[-1]
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def notify(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def start(self) -> None:
+        self.started += 1
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+class Store:
+    """The fetch and the expiry query: ``fetchable`` tasks are handed out once."""
+
+    def __init__(self, time: Time) -> None:
+        self.time = time
+        self.fetchable: list = []
+        self.expiring_at: datetime | None = None  # a lock that expires then makes TASK fetchable
+        self.fetches = 0
+        self.expiry_queries: list[tuple[list[str], datetime]] = []
+        self.earliest: dict[str, datetime] = {}  # what the shared check sees, per topic
+        self.checks: list[list[str]] = []
+        self.checked = threading.Event()
+        self.error: Exception | None = None
+
+    def fetch(self, request: FetchAndLockRequest) -> list[LockedExternalTaskDTO]:
+        self.fetches += 1
+        if self.error:
+            raise self.error
+        if self.expiring_at is not None and self.time.clock() >= self.expiring_at:
+            self.fetchable.append(TASK)
+            self.expiring_at = None
+        found, self.fetchable = self.fetchable[: request.max_tasks], self.fetchable[request.max_tasks :]
+        return found
+
+    def next_availability(self, topics, now: datetime) -> datetime | None:
+        self.expiry_queries.append(([t.topic_name for t in topics], now))
+        return self.expiring_at if self.expiring_at is not None and self.expiring_at > now else None
+
+    def earliest_by_topic(self, topic_names) -> dict[str, datetime]:
+        self.checks.append(list(topic_names))
+        self.checked.set()
+        return {name: at for name, at in self.earliest.items() if name in topic_names}
+
+
+async def direct(function, *args):
+    return function(*args)
+
+
+@pytest.fixture
+def time() -> Time:
+    return Time()
+
+
+@pytest.fixture
+def signal(time) -> ScriptedSignal:
+    return ScriptedSignal(time)
+
+
+@pytest.fixture
+def store(time) -> Store:
+    return Store(time)
+
+
+@pytest.fixture
+def poller(store, signal, time) -> LongPoller:
+    return LongPoller(
+        store.fetch, store.next_availability, store.earliest_by_topic, signal, time.clock,
+        max_parked=2, run_sync=direct, monotonic=time.monotonic, new_waiter=signal.new_waiter,
+    )
+
+
+def poll(poller: LongPoller, timeout_ms: int | None, request: FetchAndLockRequest = REQUEST, **kwargs):
+    return asyncio.run(poller.fetch_and_lock(request, timeout_ms, **kwargs))
+
+
+class TestAnsweredAtOnce:
+    def test_tasks_found_at_once_are_answered_without_parking(self, poller, store, signal):
+        store.fetchable = [TASK]
+        assert poll(poller, 10_000) == [TASK]
+        assert signal.waits == [] and store.expiry_queries == []
+        assert poller.parked == 0 and poller.check() == 0  # nothing watched any more
+
+    @pytest.mark.parametrize("timeout_ms", [None, 0, -5])
+    def test_no_tasks_and_no_timeout_answers_empty_at_once(self, poller, store, signal, timeout_ms):
+        assert poll(poller, timeout_ms) == []
+        assert store.fetches == 1
+        assert signal.waiters == [] and signal.waits == []
+
+    def test_bad_input_is_refused_at_once(self, poller, store, signal):
+        store.error = BadRequest("workerId is null", "NullValueException")
+        with pytest.raises(BadRequest):
+            poll(poller, 10_000)
+        assert signal.waits == [] and poller.parked == 0 and poller.check() == 0
+
+
+class TestParked:
+    def test_nothing_happens_until_the_timeout_answers_empty(self, poller, store, signal, time):
+        signal.script = ["timeout"]
+        assert poll(poller, 5_000) == []
+        assert signal.waits == [5.0]
+        assert store.fetches == 1  # the first try; no fetch at the timeout
+        assert len(store.expiry_queries) == 1
+        assert time.elapsed == 5.0
+
+    def test_a_wake_up_fetches_again_and_answers_with_the_task(self, poller, store, signal):
+        signal.script = [("wake", 1.5)]
+        signal.on_wake = lambda: store.fetchable.append(TASK)
+        assert poll(poller, 5_000) == [TASK]
+        assert store.fetches == 2
+        assert poller.parked == 0
+
+    def test_a_wake_up_for_someone_else_parks_again_for_the_rest_of_the_timeout(self, poller, store, signal):
+        signal.script = [("wake", 2.0), "timeout"]
+        assert poll(poller, 5_000) == []
+        assert signal.waits == [5.0, 3.0]
+        assert store.fetches == 2 and len(store.expiry_queries) == 2
+
+    def test_waits_only_until_the_next_lock_or_retry_timeout_expiry(self, poller, store, signal, time):
+        store.expiring_at = START + timedelta(seconds=2)
+        signal.script = ["timeout"]
+        assert poll(poller, 10_000) == [TASK]
+        assert signal.waits == [2.0]
+        assert store.expiry_queries == [(["t"], START)]
+        assert time.elapsed == 2.0
+
+    def test_an_expiry_after_the_timeout_does_not_extend_it(self, poller, store, signal):
+        store.expiring_at = START + timedelta(seconds=20)
+        signal.script = ["timeout"]
+        assert poll(poller, 10_000) == []
+        assert signal.waits == [10.0]
+
+    def test_the_expiry_query_asks_for_each_topic_once(self, poller, store, signal):
+        request = FetchAndLockRequest(
+            worker_id="w", max_tasks=1,
+            topics=[FetchTopic("a", 1000), FetchTopic("b", 1000), FetchTopic("a", 2000, business_key="k")],
+        )
+        signal.script = ["timeout"]
+        poll(poller, 1_000, request)
+        assert store.expiry_queries == [(["a", "b"], START)]
+
+
+class TestLimitsAndShutdown:
+    def test_beyond_the_bound_polls_are_refused_with_camundas_error(self, poller, store, signal):
+        async def scenario():
+            first = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
+            second = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
+            while poller.parked < 2:
+                await asyncio.sleep(0)
+            with pytest.raises(TooManyParkedPolls) as refused:
+                await poller.fetch_and_lock(REQUEST, 60_000)
+            store.fetchable = [TASK, TASK]
+            for waiter in signal.waiters[:2]:
+                waiter.wake()
+            return refused.value, await asyncio.gather(first, second)
+
+        refused, answers = asyncio.run(scenario())
+        assert (refused.camunda_type, refused.message) == (
+            "InvalidRequestException",
+            "At the moment the server has to handle too many requests at the same time. Please try again later.",
+        )
+        assert answers == [[TASK], [TASK]]
+        assert poller.parked == 0
+
+    def test_shutdown_answers_parked_polls_and_refuses_new_ones(self, poller, store, signal):
+        async def scenario():
+            parked = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
+            while poller.parked < 1:
+                await asyncio.sleep(0)
+            assert poller.reject_parked() == 1
+            with pytest.raises(PollRejectedByShutdown):
+                await parked
+            with pytest.raises(PollRejectedByShutdown):
+                await poller.fetch_and_lock(REQUEST, 60_000)
+            store.fetchable = [TASK]
+            assert await poller.fetch_and_lock(REQUEST, 60_000) == [TASK]  # tasks still go out
+
+        asyncio.run(scenario())
+        assert PollRejectedByShutdown().message == "Request rejected due to shutdown of application server."
+        assert poller.parked == 0
+
+    def test_start_accepts_parked_polls_again_and_starts_the_signal(self, poller, signal):
+        poller.shutdown()
+        assert signal.stopped == 1
+        poller.start()
+        assert signal.started == 1
+        signal.script = ["timeout"]
+        assert poll(poller, 1_000) == []
+
+    def test_a_client_that_went_away_stops_the_wait_without_another_fetch(self, poller, store, signal):
+        async def scenario():
+            gone = asyncio.Event()
+            parked = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000, disconnected=gone.wait))
+            while poller.parked < 1:
+                await asyncio.sleep(0)
+            store.fetchable = [TASK]
+            gone.set()
+            return await parked
+
+        assert asyncio.run(scenario()) == []
+        assert store.fetches == 1 and store.fetchable == [TASK]
+
+
+def request_for(*topics: str) -> FetchAndLockRequest:
+    return FetchAndLockRequest(worker_id="w", max_tasks=1, topics=[FetchTopic(t, 1000) for t in topics])
+
+
+class TestSharedCheck:
+    """After a wake-up one query serves every parked poll; only those that may find a task wake."""
+
+    def test_one_query_wakes_only_the_polls_whose_topics_have_a_fetchable_task(self, poller, store, signal):
+        async def scenario():
+            idle = asyncio.ensure_future(poller.fetch_and_lock(request_for("idle"), 60_000))
+            busy = asyncio.ensure_future(poller.fetch_and_lock(request_for("busy", "other"), 60_000))
+            while poller.waiting < 2:
+                await asyncio.sleep(0)
+            store.earliest = {"busy": START - timedelta(days=1)}  # an unlocked task
+            store.fetchable = [TASK]
+            assert poller.check() == 1
+            assert await busy == [TASK]
+            assert not idle.done()
+            poller.reject_parked()
+            with pytest.raises(PollRejectedByShutdown):
+                await idle
+
+        asyncio.run(scenario())
+        assert store.checks == [["busy", "idle", "other"]]
+
+    def test_an_expiry_sooner_than_planned_wakes_the_poll_to_plan_again(self, poller, store, signal):
+        async def scenario():
+            parked = asyncio.ensure_future(poller.fetch_and_lock(request_for("t"), 60_000))
+            while poller.waiting < 1:
+                await asyncio.sleep(0)
+            assert signal.waits == [60.0]
+            store.earliest = {"t": START + timedelta(seconds=90)}  # later than the timeout: no wake
+            assert poller.check() == 0
+            store.earliest = {"t": START + timedelta(seconds=5)}  # e.g. a failure with retryTimeout 5 s
+            store.expiring_at = START + timedelta(seconds=5)
+            assert poller.check() == 1
+            while poller.waiting < 1 or len(signal.waits) < 2:
+                await asyncio.sleep(0)
+            assert signal.waits == [60.0, 5.0]  # re-planned: its own expiry query says 5 s
+            poller.reject_parked()
+            with pytest.raises(PollRejectedByShutdown):
+                await parked
+
+        asyncio.run(scenario())
+
+    def test_no_parked_polls_no_query(self, poller, store):
+        assert poller.check() == 0
+        assert store.checks == []
+
+    def test_a_notification_is_checked_on_the_checker_thread(self, poller, store, signal):
+        async def scenario():
+            parked = asyncio.ensure_future(poller.fetch_and_lock(request_for("t"), 60_000))
+            while poller.waiting < 1:
+                await asyncio.sleep(0)
+            signal.notify()
+            assert await asyncio.to_thread(store.checked.wait, 5.0)
+            poller.shutdown()
+            with pytest.raises(PollRejectedByShutdown):
+                await parked
+
+        asyncio.run(scenario())
+        assert signal.stopped == 1

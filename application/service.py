@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from uuid import uuid4
@@ -40,9 +41,7 @@ from application.ports import (
     RuntimeReadModel,
     TaskAvailability,
 )
-from application.queries import (
-    SORT_ORDERS,
-)
+from application.queries import SORT_ORDERS, IncidentQuery, Page
 from application.reads import ExternalTaskReads
 from application.unit_of_work import UnitOfWork, _java
 from domain.errors import DomainError, ensure_not_null, ensure_positive
@@ -59,6 +58,14 @@ Command = Callable[[datetime, UnitOfWork], Sequence[Aggregate]]
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Claim:
+    """The tasks one fetch has locked in memory, and the command-lock stripes it holds for them."""
+
+    tasks: list[ExternalTask] = field(default_factory=list)
+    locks: set[threading.Lock] = field(default_factory=set)
 
 
 class _NoWakeUps:
@@ -183,12 +190,12 @@ class ExternalTaskService(ExternalTaskReads):
         try:
             for _ in range(MAX_FETCH_ROUNDS):
                 wanted = request.max_tasks - len(locked)
-                claimed, candidates = self._claim(request, topics, wanted, now)
+                claim, candidates = self._claim(request, topics, wanted, now)
                 if not candidates:
                     break  # nothing fetchable is left
-                won = self._commit_claims(claimed)
+                won = self._commit_claims(claim)
                 locked += won
-                if len(locked) == request.max_tasks or (claimed and len(won) == len(claimed)):
+                if len(locked) == request.max_tasks or len(candidates) < wanted:
                     break
                 # Competing workers won some of these; look again at what is still free.
         except DomainError as error:
@@ -224,7 +231,7 @@ class ExternalTaskService(ExternalTaskReads):
 
     def _claim(
         self, request: FetchAndLockRequest, topics: Mapping[str, FetchTopic], wanted: int, now: datetime
-    ) -> tuple[list[tuple[ExternalTask, threading.Lock]], list[tuple[str, str]]]:
+    ) -> tuple[_Claim, list[tuple[str, str]]]:
         """Lock up to ``wanted`` candidates in memory, skipping tasks another command here is busy with."""
         with self._claims_lock:
             busy = self._claims_in_flight
@@ -234,33 +241,37 @@ class ExternalTaskService(ExternalTaskReads):
         )
         candidates = self._runtime.select_fetchable(select, now)
         load = UnitOfWork(self._event_store, fresh=False)
-        claimed: list[tuple[ExternalTask, threading.Lock]] = []
+        claim = _Claim()
         for task_id, topic_name in candidates:
-            if len(claimed) == wanted:
+            if len(claim.tasks) == wanted:
                 break
             lock = self._command_lock(task_id)
-            if not lock.acquire(blocking=False):
+            # Two candidates may share a stripe: one this claim already holds is no obstacle.
+            newly_held = lock not in claim.locks
+            if newly_held and not lock.acquire(blocking=False):
                 continue
             task = load.find_task(task_id)
             if task is None or not task.is_fetchable(now):
-                lock.release()
+                if newly_held:
+                    lock.release()
                 continue
             task.fetch_lock(request.worker_id, topics[topic_name].lock_duration, now)
-            claimed.append((task, lock))
+            claim.tasks.append(task)
+            claim.locks.add(lock)
         with self._claims_lock:
-            self._claims_in_flight += len(claimed)
-        return claimed, candidates
+            self._claims_in_flight += len(claim.tasks)
+        return claim, candidates
 
-    def _commit_claims(self, claimed: list[tuple[ExternalTask, threading.Lock]]) -> list[ExternalTask]:
-        """Each claim is its own group: one taken meanwhile by another process drops out alone."""
+    def _commit_claims(self, claim: _Claim) -> list[ExternalTask]:
+        """Each claimed task is its own group: one taken meanwhile by another process drops out alone."""
         try:
-            accepted = self._committer.commit([[task] for task, _ in claimed])
+            accepted = self._committer.commit([[task] for task in claim.tasks])
         finally:
-            for _, lock in claimed:
+            for lock in claim.locks:
                 lock.release()
             with self._claims_lock:
-                self._claims_in_flight -= len(claimed)
-        return [task for (task, _), ok in zip(claimed, accepted) if ok]
+                self._claims_in_flight -= len(claim.tasks)
+        return [task for task, ok in zip(claim.tasks, accepted) if ok]
 
     def _locked_dtos(
         self, tasks: Sequence[ExternalTask], topics: Mapping[str, FetchTopic]
@@ -299,7 +310,8 @@ class ExternalTaskService(ExternalTaskReads):
             task.lock(worker_id, lock_duration, now)
             return [task]
 
-        self._run(command, key=task_id)
+        # May move the expiry earlier than a parked poll planned to look again.
+        self._run(command, key=task_id, tasks_may_be_available=True)
 
     def extend_lock(self, task_id: str, worker_id: str, new_duration: int) -> None:
         self._check(ExternalTask.check_extend_lock_arguments, worker_id, new_duration)
@@ -309,7 +321,8 @@ class ExternalTaskService(ExternalTaskReads):
             task.extend_lock(worker_id, new_duration, now)
             return [task]
 
-        self._run(command, key=task_id)
+        # May move the expiry earlier than a parked poll planned to look again.
+        self._run(command, key=task_id, tasks_may_be_available=True)
 
     def unlock(self, task_id: str) -> None:
         self._check(ensure_not_null, "externalTaskId", task_id)
@@ -449,6 +462,20 @@ class ExternalTaskService(ExternalTaskReads):
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             task = load.task(task_id)
             task.set_priority(priority, now)
+            return [task]
+
+        self._run(command, key=task_id)
+
+    def set_incident_annotation(self, incident_id: str, annotation: str | None) -> None:
+        """Note something on an open incident for operators (None clears it); an event like any other."""
+        found = self._runtime.query_incidents(IncidentQuery(incident_id=incident_id), Page())
+        if not found:
+            raise NotFound(f"Cannot find an incident with id '{incident_id}': incident is null", "InvalidRequestException")
+        task_id = found[0].configuration
+
+        def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
+            task = load.task(task_id)
+            task.annotate_incident(incident_id, annotation, now)
             return [task]
 
         self._run(command, key=task_id)

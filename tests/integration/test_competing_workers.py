@@ -6,6 +6,7 @@ them to the others once its locks expire.
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import signal
@@ -31,6 +32,8 @@ def fetch_request(worker: str, max_tasks: int, lock_duration: int) -> FetchAndLo
 
 def worker_process(url: str, process_index: int, threads: int, results) -> None:
     """Four worker threads fetch and complete until the topic stays empty."""
+    # A worker that hangs prints every thread's stack instead of leaving the test to time out blind.
+    faulthandler.dump_traceback_later(60, exit=True)
     engine = build_engine(url)
     completed: dict[str, list[str]] = defaultdict(list)
 

@@ -1,0 +1,105 @@
+"""Fetch-and-lock latency as the runtime table grows, with the query plan that serves it.
+
+    python scripts/bench_fetch_size.py --database-url postgresql://postgres@127.0.0.1:5432/test \
+        [--sizes 10000,100000,1000000] [--fetches 200] [--max-tasks 50] [--json]
+
+For each size it fills a fresh schema with that many tasks over 20 topics (half of them locked by
+another worker, as in a busy system), then times ``--fetches`` fetch-and-lock calls of
+``--max-tasks`` tasks on one topic and prints p50/p99, plus PostgreSQL's plan for the candidate
+query, so you can see it is index-driven.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask  # noqa: E402
+from infrastructure.bootstrap import build_engine  # noqa: E402
+from scripts.bench import fresh_database  # noqa: E402
+
+TOPICS = [f"size-{i}" for i in range(20)]
+CREATE_BATCH = 2_000
+
+
+def fill(engine, size: int) -> None:
+    service = engine.service
+    for start in range(0, size, CREATE_BATCH):
+        count = min(CREATE_BATCH, size - start)
+        service.create_many([NewExternalTask(topic_name=TOPICS[(start + i) % len(TOPICS)]) for i in range(count)])
+    # Half of every topic is locked by someone else for an hour.
+    for topic in TOPICS:
+        remaining = size // len(TOPICS) // 2
+        while remaining > 0:
+            batch = min(1_000, remaining)
+            service.fetch_and_lock(
+                FetchAndLockRequest(
+                    worker_id="busy", max_tasks=batch, topics=[FetchTopic(topic_name=topic, lock_duration=3_600_000)]
+                )
+            )
+            remaining -= batch
+
+
+def plan(engine, request: FetchAndLockRequest) -> str:
+    """EXPLAIN of the candidate query, as the runtime read model builds it."""
+    statement, params = engine.runtime.fetchable_statement(request, engine.service._now())
+    with engine.event_store.recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute("EXPLAIN " + statement, params)
+        return "\n".join(row["QUERY PLAN"] for row in cursor.fetchall())
+
+
+def measure(url: str, size: int, fetches: int, max_tasks: int) -> dict:
+    engine = build_engine(url)
+    try:
+        started = time.perf_counter()
+        fill(engine, size)
+        filled = time.perf_counter() - started
+        with engine.event_store.recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute("ANALYZE")
+        request = FetchAndLockRequest(
+            worker_id="measured", max_tasks=max_tasks, topics=[FetchTopic(topic_name=TOPICS[0], lock_duration=60_000)]
+        )
+        query_plan = plan(engine, request)
+        latencies = []
+        for _ in range(fetches):
+            t = time.perf_counter()
+            engine.service.fetch_and_lock(request)
+            latencies.append((time.perf_counter() - t) * 1000)
+        quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
+        return {
+            "tasks": size, "fill_s": round(filled, 1), "fetches": fetches, "max_tasks": max_tasks,
+            "fetch_p50_ms": round(quantiles[49], 2), "fetch_p99_ms": round(quantiles[98], 2),
+            "plan": query_plan,
+        }
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--fetches", type=int, default=200)
+    parser.add_argument("--max-tasks", type=int, default=50)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    for size in (int(s) for s in args.sizes.split(",")):
+        with fresh_database(args.database_url) as url:
+            result = measure(url, size, args.fetches, args.max_tasks)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{size:>9} tasks  fetch p50 {result['fetch_p50_ms']:7.2f} ms  p99 {result['fetch_p99_ms']:7.2f} ms"
+                  f"  (filled in {result['fill_s']} s)")
+            print("  " + result["plan"].replace("\n", "\n  "))
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ from infrastructure.notifications import InProcessSignal
 from infrastructure.persistence.database import settings_from_url
 from infrastructure.persistence.history_read_model import SqlHistoryReadModel
 from infrastructure.persistence.runtime_read_model import SqlRuntimeReadModel
+from infrastructure.persistence.schema import create_tables
 from infrastructure.persistence.sql import Dialect
 from infrastructure.postgres_notifications import PostgresSignal
 
@@ -53,9 +54,11 @@ def build_engine(
     """Open (and on first use create) the database at ``database_url`` and wire the service to it."""
     settings = settings_from_url(database_url)
     event_store = ExternalTaskEventStore(env=settings.library_env)
+    tracking_recorder = event_store.factory.tracking_recorder()
+    create_tables(settings, [event_store.recorder, tracking_recorder])
     dialect = Dialect(settings.dialect, settings.schema)
     runtime = SqlRuntimeReadModel(event_store.recorder.datastore, dialect)
-    history = SqlHistoryReadModel(event_store, event_store.factory.tracking_recorder(), dialect)
+    history = SqlHistoryReadModel(event_store, tracking_recorder, dialect)
     wake_ups = PostgresSignal.from_settings(settings) if settings.dialect == "postgres" else InProcessSignal()
     service = ExternalTaskService(event_store, runtime, history, clock=clock, availability=wake_ups)
     long_polling = LongPoller(

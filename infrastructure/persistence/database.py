@@ -19,6 +19,7 @@ class DatabaseSettings:
     dialect: str  # "sqlite" or "postgres"
     schema: str | None
     library_env: dict[str, str]
+    admin_url: str = ""  # PostgreSQL: the database without extask's own query parameters
 
 
 def settings_from_url(url: str) -> DatabaseSettings:
@@ -37,6 +38,7 @@ def settings_from_url(url: str) -> DatabaseSettings:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": path,
                 "SQLITE_LOCK_TIMEOUT": "30",
+                "CREATE_TABLE": "n",  # schema.create_tables does it
                 "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence.recorders:SQLiteExternalTaskRecorder",
                 "TRACKING_RECORDER_TOPIC": "infrastructure.persistence.recorders:SQLiteHistoryRecorder",
             },
@@ -47,6 +49,7 @@ def settings_from_url(url: str) -> DatabaseSettings:
             url=url,
             dialect="postgres",
             schema=schema,
+            admin_url=parts._replace(query="").geturl(),
             library_env={
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
                 "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
@@ -59,6 +62,7 @@ def settings_from_url(url: str) -> DatabaseSettings:
                 "POSTGRES_MAX_OVERFLOW": "16",
                 "POSTGRES_LOCK_TIMEOUT": "30",
                 "POSTGRES_CONNECT_TIMEOUT": "5",
+                "CREATE_TABLE": "n",  # schema.create_tables does it, under a lock
                 "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence.recorders:PostgresExternalTaskRecorder",
                 "TRACKING_RECORDER_TOPIC": "infrastructure.persistence.recorders:PostgresHistoryRecorder",
             },

@@ -55,6 +55,19 @@ def accepted_groups(groups: Sequence[EventGroup], stored_versions: dict[UUID, in
     return accepted
 
 
+def distinct_groups(groups: Sequence[EventGroup]) -> list[bool]:
+    """Refuse a group that writes an event an earlier group of the same batch already writes."""
+    claimed: set[tuple[UUID, int]] = set()
+    distinct = []
+    for stored_events, _ in groups:
+        keys = {(event.originator_id, event.originator_version) for event in stored_events}
+        ok = not (keys & claimed)
+        if ok:
+            claimed |= keys
+        distinct.append(ok)
+    return distinct
+
+
 def _ids(groups: Sequence[EventGroup]) -> list[UUID]:
     return list({event.originator_id for stored_events, _ in groups for event in stored_events})
 
@@ -113,6 +126,17 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.dialect = Dialect("postgres", self.datastore.schema)
         self.runtime_projection = RuntimeProjection(self.dialect)
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)
+        table = f'"{self.datastore.schema}"."{self.events_table_name}"'
+        self._insert_new_events_statement = (
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state "
+            f'FROM unnest(%s::"{self.datastore.schema}"."{self.stored_event_type_name}"[]) '
+            "ON CONFLICT DO NOTHING RETURNING originator_id, originator_version"
+        )
+        self._delete_events_statement = (
+            f"DELETE FROM {table} WHERE (originator_id, originator_version) IN "
+            "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+        )
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # After the events insert, which takes the table lock: all writers queue on that lock
@@ -123,22 +147,34 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
             self.runtime_projection.write(runtime_cursor, kwargs.get("aggregates", ()))
 
     def insert_event_groups(self, groups: Sequence[EventGroup]) -> list[bool]:
-        # Pipelined: one round trip up to the version check, one for the writes and the commit.
+        # An event's version is its aggregate's loaded version + 1, so a decision made on stale
+        # state always collides with a stored event and never leaves a gap: the insert itself is
+        # the version check. Pipelined, the transaction costs two round trips.
+        candidates = distinct_groups(groups)
         with self.datastore.get_connection() as connection:
             with connection.pipeline(), connection.transaction(), connection.cursor() as cursor:
                 self._lock_table(cursor)
+                events = [e for (stored, _), ok in zip(groups, candidates) if ok for e in stored]
                 cursor.execute(
-                    f"SELECT originator_id, MAX(originator_version) AS version "
-                    f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
-                    "WHERE originator_id = ANY(%s) GROUP BY originator_id",
-                    (_ids(groups),),
+                    self._insert_new_events_statement,
+                    ([self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state) for e in events],),
                     prepare=True,
                 )
-                stored_versions = {row["originator_id"]: row["version"] for row in cursor.fetchall()}
-                accepted = accepted_groups(groups, stored_versions)
-                events = [e for (stored, _), ok in zip(groups, accepted) if ok for e in stored]
-                if events:
-                    PostgresAggregateRecorder._insert_stored_events(self, cursor, events)
+                inserted = {(row["originator_id"], row["originator_version"]) for row in cursor.fetchall()}
+                accepted = [
+                    ok and all((e.originator_id, e.originator_version) in inserted for e in stored)
+                    for (stored, _), ok in zip(groups, candidates)
+                ]
+                # A refused group may have had some of its events inserted (another aggregate's).
+                orphans = [
+                    e for (stored, _), ok, was in zip(groups, accepted, candidates) if was and not ok for e in stored
+                    if (e.originator_id, e.originator_version) in inserted
+                ]
+                if orphans:
+                    cursor.execute(
+                        self._delete_events_statement,
+                        ([e.originator_id for e in orphans], [e.originator_version for e in orphans]),
+                    )
                 self.runtime_projection.write(cursor, _aggregates(groups, accepted))
         return accepted
 

@@ -27,6 +27,7 @@ from application.long_polling import LongPoller
 from application.service import ExternalTaskService
 from domain.variables import InvalidVariableValue
 from infrastructure.rest import long_polling
+from infrastructure.rest.openapi import document_camunda_errors
 from infrastructure.rest.routers import (
     batch,
     execution,
@@ -38,7 +39,6 @@ from infrastructure.rest.routers import (
     meta,
     process_instance,
 )
-from infrastructure.rest.schemas import CamundaError
 from infrastructure.rest.wire import CamundaJSONResponse, error_response
 
 REST_ROOT = "/engine-rest"
@@ -52,7 +52,10 @@ _ENGINE_EXCEPTIONS = {
     "NotFoundException", "NotAllowedException", "SuspendedEntityInteractionException",
 }
 
-_HTTP_EXCEPTION_TYPES = {404: "NotFoundException", 405: "NotAllowedException", 415: "NotSupportedException"}
+# 400: a body FastAPI cannot even decode (not UTF-8), like malformed JSON for Camunda.
+_HTTP_EXCEPTION_TYPES = {
+    400: "InvalidRequestException", 404: "NotFoundException", 405: "NotAllowedException", 415: "NotSupportedException",
+}
 
 
 def create_app(
@@ -86,32 +89,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    _document_bad_input_as_400(app)
+    document_camunda_errors(app, REST_ROOT)
     return app
-
-
-def _document_bad_input_as_400(app: FastAPI) -> None:
-    """FastAPI documents bad input as 422 with its own body; extask answers 400 with Camunda's."""
-    generate = app.openapi
-    error_ref = {"$ref": "#/components/schemas/CamundaError"}
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            for operations in document["paths"].values():
-                for operation in operations.values():
-                    if operation["responses"].pop("422", None) is not None:
-                        operation["responses"]["400"] = {
-                            "description": "Invalid input (InvalidRequestException and others)",
-                            "content": {"application/json": {"schema": error_ref}},
-                        }
-            schemas = document["components"]["schemas"]
-            for name in ("HTTPValidationError", "ValidationError"):
-                schemas.pop(name, None)
-            schemas["CamundaError"] = CamundaError.model_json_schema(ref_template="#/components/schemas/{model}")
-        return app.openapi_schema  # type: ignore[return-value]
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _application_error(request: Request, error: ApplicationError) -> CamundaJSONResponse:

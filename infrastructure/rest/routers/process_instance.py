@@ -24,7 +24,12 @@ from infrastructure.rest.variable_data import binary_response
 router = APIRouter(prefix="/process-instance", tags=["Process Instance"])
 
 COMMAND: dict[str, Any] = {"status_code": 204, "response_class": Response, "responses": {204: NO_CONTENT}}
-BINARY = {200: {"description": "The variable's raw content.", "content": {"application/octet-stream": {}}}}
+BINARY = {
+    200: {
+        "description": "The variable's raw content: a Bytes value as application/octet-stream, a File as its mimeType.",
+        "content": {"application/octet-stream": {}, "*/*": {}},
+    }
+}
 
 
 @router.get("/{process_instance_id}", response_model=ProcessInstance)

@@ -40,7 +40,10 @@ logger = logging.getLogger(__name__)
 
 RunSync = Callable[..., Awaitable[Any]]
 Fetch = Callable[[FetchAndLockRequest], list[LockedExternalTaskDTO]]
-# The earliest lock or retry-timeout expiry after ``now`` among tasks these topics would fetch.
+# How long a poll waits before looking again at a task that is fetchable but was taken first.
+RECHECK_BUSY_SECONDS = 0.05
+
+# The earliest moment a task these topics would fetch is or becomes fetchable (maybe the past).
 NextAvailability = Callable[[Sequence[FetchTopic], datetime], "datetime | None"]
 # Per topic name, the earliest moment any of its tasks is fetchable (in the past if one is now).
 EarliestByTopic = Callable[[Sequence[str]], "dict[str, datetime]"]
@@ -230,7 +233,10 @@ class LongPoller:
                 now = self._clock()
                 delay = max(deadline - self._monotonic(), 0.0)
                 if next_at is not None:
-                    delay = min(delay, max((next_at - now).total_seconds(), 0.0))
+                    # A task that is fetchable already but was not ours a moment ago is being
+                    # taken by someone else: look again shortly rather than spin.
+                    until = (next_at - now).total_seconds()
+                    delay = min(delay, until if until > 0 else RECHECK_BUSY_SECONDS)
                 poll.recheck_at = now + timedelta(seconds=delay)
                 self._count_waiting(+1)
                 try:

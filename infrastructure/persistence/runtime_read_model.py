@@ -80,17 +80,19 @@ class SqlRuntimeReadModel:
         return self._dialect.sql(statement), (*filters.params, request.max_tasks)
 
     def next_availability(self, topics: Sequence[FetchTopic], now: datetime) -> datetime | None:
-        """The earliest moment after ``now`` at which a lock or retry timeout expires on a task
-        these topics would fetch (not suspended, retries left); None if there is none."""
+        """The earliest moment at which a task these topics would fetch (not suspended, retries
+        left) is or becomes fetchable: the past if one already is; None if there is none.
+
+        Not only expiries after ``now``: a lock may expire between a poll's fetch and this query,
+        and a poll told "nothing ahead" would then sleep until its timeout."""
         if not topics:
             return None
         filters = Filters()
-        filters.add("lock_expiration_time > ?", epoch_millis(now))
         filters.add("suspended = ?", False)
         filters.add("(retries IS NULL OR retries > 0)")
         clauses = [self._topic_clause(topic) for topic in topics]
         filters.add("(" + " OR ".join(c for c, _ in clauses) + ")", *[p for _, ps in clauses for p in ps])
-        statement = f"SELECT MIN(lock_expiration_time) AS at FROM {{ext_task}} t{filters.where()}"
+        statement = f"SELECT MIN(COALESCE(lock_expiration_time, 0)) AS at FROM {{ext_task}} t{filters.where()}"
         return from_epoch_ms(self._rows(statement, filters.params)[0]["at"])
 
     def earliest_by_topic(self, topic_names: Sequence[str]) -> dict[str, datetime]:

@@ -63,15 +63,22 @@ def measure(url: str, size: int, fetches: int, max_tasks: int) -> dict:
         filled = time.perf_counter() - started
         with engine.event_store.recorder.datastore.transaction(commit=True) as cursor:
             cursor.execute("ANALYZE")
-        request = FetchAndLockRequest(
-            worker_id="measured", max_tasks=max_tasks, topics=[FetchTopic(topic_name=TOPICS[0], lock_duration=60_000)]
-        )
-        query_plan = plan(engine, request)
+        requests = [
+            FetchAndLockRequest(
+                worker_id="measured", max_tasks=max_tasks, topics=[FetchTopic(topic_name=topic, lock_duration=60_000)]
+            )
+            for topic in TOPICS
+        ]
+        query_plan = plan(engine, requests[0])
+        # Every measured fetch must find a full batch: rotate over the topics, and stop before
+        # the free half of the table runs out.
+        fetches = min(fetches, size // 2 // max_tasks)
         latencies = []
-        for _ in range(fetches):
+        for index in range(fetches):
             t = time.perf_counter()
-            engine.service.fetch_and_lock(request)
+            locked = engine.service.fetch_and_lock(requests[index % len(requests)])
             latencies.append((time.perf_counter() - t) * 1000)
+            assert len(locked) == max_tasks, f"fetch {index} found {len(locked)} tasks"
         quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
         return {
             "tasks": size, "fill_s": round(filled, 1), "fetches": fetches, "max_tasks": max_tasks,

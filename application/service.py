@@ -43,8 +43,8 @@ from application.ports import (
 )
 from application.queries import SORT_ORDERS, IncidentQuery, Page
 from application.reads import ExternalTaskReads
-from application.unit_of_work import UnitOfWork, _java
-from domain.errors import DomainError, ensure_not_null, ensure_positive
+from application.unit_of_work import UnitOfWork
+from domain.errors import DomainError, ensure_not_null, ensure_positive, java_text
 from domain.external_task import ExternalTask
 from domain.process_instance import ProcessInstance
 from domain.variables import InvalidVariableValue, TypedValue, typed_variables
@@ -208,14 +208,14 @@ class ExternalTaskService(ExternalTaskReads):
             raise BadRequest("maxResults is not greater than or equal to 0", "ProcessEngineException")
         for field_name, order in request.sorting:
             if field_name != "createTime":
-                raise BadRequest(f"Cannot set query sortBy parameter to value {_java(field_name)}")
+                raise BadRequest(f"Cannot set query sortBy parameter to value {java_text(field_name)}")
             if order is None:
                 raise BadRequest(
                     "Invalid query: call asc() or desc() after using orderByXX(): direction is null",
                     "NotValidException",
                 )
             if order not in SORT_ORDERS:
-                raise BadRequest(f"Cannot set query sortOrder parameter to value {_java(order)}")
+                raise BadRequest(f"Cannot set query sortOrder parameter to value {java_text(order)}")
         topics: dict[str, FetchTopic] = {}
         for topic in request.topics:
             self._check(ensure_not_null, "topicName", topic.topic_name)

@@ -11,12 +11,9 @@ from uuid import UUID
 
 from application.errors import NotFound
 from application.event_store import ExternalTaskEventStore
+from domain.errors import java_text
 from domain.external_task import ExternalTask
 from domain.process_instance import ProcessInstance
-
-
-def _java(value: object) -> str:
-    return "null" if value is None else str(value)
 
 
 class UnitOfWork:
@@ -38,7 +35,7 @@ class UnitOfWork:
         """A task at runtime, or NotFound as Camunda's commands report it."""
         task = self.find_task(task_id)
         if task is None or task.is_removed:
-            raise NotFound(f"External task with id {_java(task_id)} does not exist", code=0)
+            raise NotFound(f"External task with id {java_text(task_id)} does not exist", code=0)
         return task
 
     def find_instance(self, process_instance_id: str) -> ProcessInstance | None:

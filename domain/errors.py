@@ -57,6 +57,15 @@ class NoOpenIncident(NothingThere):
     camunda_type = "InvalidRequestException"
 
 
+def java_text(value: object) -> str:
+    """A value as Camunda's (Java's) messages print it: null, true, false."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def ensure_not_null(name: str, value: object) -> None:
     if value is None:
         raise InvalidArgument(f"{name} is null", "NullValueException")

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from domain.errors import java_text
+
 TYPE_NAMES: tuple[str, ...] = (
     "String", "Integer", "Long", "Short", "Double", "Boolean", "Date",
     "Null", "Json", "Xml", "Object", "Bytes", "File",
@@ -192,17 +194,10 @@ def _infer(value: Any, info: dict) -> TypedValue:
     )
 
 
-def _java_text(value: Any) -> str:
-    """How Java would print the value inside an error message."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _cannot_convert(value: Any, type_name: str) -> InvalidVariableValue:
     return InvalidVariableValue(
         "InvalidRequestException",
-        f"Cannot convert value '{_java_text(value)}' of type '{type_name}' to java type {_JAVA_CLASSES[type_name]}",
+        f"Cannot convert value '{java_text(value)}' of type '{type_name}' to java type {_JAVA_CLASSES[type_name]}",
     )
 
 

@@ -19,6 +19,7 @@ from application.queries import (
     ExternalTaskQuery,
     VariableCondition,
 )
+from domain.errors import java_text as domain_java_text
 from infrastructure.rest import wire
 from infrastructure.rest.routers import query_sorting
 from infrastructure.rest.schemas import (
@@ -181,8 +182,7 @@ def resolve_value(value: Any, operator: str | None) -> Any:
 
 
 def java_text(value: Any) -> str:
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
+    """As Camunda prints a value, with dates in the wire format."""
     if isinstance(value, datetime):
         return wire.format_date(value)  # type: ignore[return-value]
-    return value if isinstance(value, str) else str(value)
+    return domain_java_text(value)

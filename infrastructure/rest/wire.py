@@ -14,7 +14,7 @@ when the header is exactly that.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -27,8 +27,6 @@ from domain.variables import (
     typed_value,
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
 
 def format_date(value: datetime | None) -> str | None:
     """``yyyy-MM-ddTHH:mm:ss.SSS+0000`` in UTC (naive values are taken as UTC); None -> None."""
@@ -39,10 +37,6 @@ def parse_date(text: str) -> datetime:
     """Parse a Camunda date (``+0000``, ``+00:00`` or ``Z`` offset, optional fraction) into an
     aware UTC datetime; raises ValueError on bad input."""
     return parse_camunda_date(text)
-
-
-def from_epoch_ms(ms: int | None) -> datetime | None:
-    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
 
 
 def variables_from_wire(raw: Any) -> dict[str, TypedValue]:

@@ -12,7 +12,6 @@ from infrastructure.rest.wire import (
     error_body,
     error_response,
     format_date,
-    from_epoch_ms,
     parse_date,
     variables_from_wire,
     variables_to_wire,
@@ -85,14 +84,6 @@ class TestParseDate:
     def test_bad_input_raises_value_error(self, text):
         with pytest.raises(ValueError):
             parse_date(text)
-
-
-class TestFromEpochMs:
-    def test_epoch_milliseconds_become_aware_utc(self):
-        assert from_epoch_ms(1735787045678) == datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-
-    def test_none_is_none(self):
-        assert from_epoch_ms(None) is None
 
 
 class TestVariablesFromWire:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 
 from application.errors import NotFound
 from application.queries import HistoricExternalTaskLogQuery

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 
 from application.errors import BadRequest, NotFound
 

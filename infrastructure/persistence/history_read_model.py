@@ -1,8 +1,9 @@
 """The history read model: keeps the history projection caught up and answers history queries.
 
 Catching up reads the event store's notifications after the projection's tracked position and
-applies them with the new position in one transaction, so each event is applied exactly once even
-when several server processes catch up at the same time.
+applies them with the new position in one transaction, under the history writers' lock and only if
+the position is still the one the batch was read from, so each event is applied exactly once even
+when several server processes catch up at the same time or a replay swaps the tables meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from application.errors import ApplicationError
 from application.event_store import ExternalTaskEventStore
 from application.queries import HistoricExternalTaskLogQuery, HistoricIncidentQuery, Page
 from infrastructure.persistence import historic_incident_queries as historic_incidents
-from infrastructure.persistence.history_projection import HistoryProjection
+from infrastructure.persistence.history_position import PROJECTION_NAME, HistoryPosition
+from infrastructure.persistence.history_projection import HistoryProjection, SqlHistoryStore
 from infrastructure.persistence.history_tables import (
     LOG_STATE_CREATED,
     LOG_STATE_DELETED,
@@ -28,7 +30,6 @@ from infrastructure.persistence.history_tables import (
 from infrastructure.persistence.query_building import Filters, order_by, paging
 from infrastructure.persistence.sql import Dialect, from_epoch_ms
 
-PROJECTION_NAME = "history"
 BATCH_SIZE = 500
 CATCH_UP_TIMEOUT_SECONDS = 30.0
 
@@ -47,6 +48,10 @@ LOG_SORT_COLUMNS = {
 }
 
 
+class _Moved(Exception):
+    """The tracked position changed after the batch was read; rolls the batch back."""
+
+
 class HistoryProjectionBehind(ApplicationError):
     camunda_type = "ProcessEngineException"
 
@@ -56,7 +61,8 @@ class SqlHistoryReadModel:
         self._event_store = event_store
         self._tracking = tracking_recorder
         self._dialect = dialect
-        self._projection = HistoryProjection(dialect)
+        self._projection = HistoryProjection()
+        self._position = HistoryPosition(dialect, getattr(tracking_recorder, "tracking_table_name", "tracking"))
         self._lock = threading.Lock()
 
     # -- keeping up with the event store --------------------------------------------------------
@@ -83,14 +89,18 @@ class SqlHistoryReadModel:
             return
         try:
             with self._tracking.datastore.transaction(commit=True) as cursor:
+                self._position.lock(cursor)
+                if self._position.read(cursor) != position:
+                    raise _Moved
+                store = SqlHistoryStore(cursor, self._dialect)
                 for notification in notifications:
                     event = self._event_store.mapper.to_domain_event(notification)
-                    self._projection.apply(cursor, notification.id, event)
+                    self._projection.apply(store, notification.id, event)
                 self._tracking._insert_tracking(
                     cursor, Tracking(notification_id=notifications[-1].id, application_name=PROJECTION_NAME)
                 )
-        except IntegrityError:
-            pass  # another process applied this batch first; the loop reads the new position
+        except (IntegrityError, _Moved):
+            pass  # another process (or a replay) moved the position first; the loop reads it again
 
     # -- queries --------------------------------------------------------------------------------
 

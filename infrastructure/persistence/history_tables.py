@@ -23,8 +23,8 @@ HISTORY_TABLES = [
         process_definition_key TEXT,
         tenant_id TEXT
     )""",
-    "CREATE INDEX IF NOT EXISTS hist_log_task ON {hist_ext_task_log} (external_task_id)",
-    "CREATE INDEX IF NOT EXISTS hist_log_process_instance ON {hist_ext_task_log} (process_instance_id)",
+    "CREATE INDEX IF NOT EXISTS {@hist_log_task} ON {hist_ext_task_log} (external_task_id)",
+    "CREATE INDEX IF NOT EXISTS {@hist_log_process_instance} ON {hist_ext_task_log} (process_instance_id)",
     """CREATE TABLE IF NOT EXISTS {hist_incident} (
         id TEXT PRIMARY KEY,
         create_time BIGINT NOT NULL,
@@ -60,5 +60,12 @@ HISTORY_TABLES = [
         incident_id TEXT
     )""",
 ]
+
+# The columns that identify a row of each table, for comparing a rebuilt model with the live one.
+HISTORY_KEYS = {
+    "hist_ext_task_log": ("seq",),
+    "hist_incident": ("id",),
+    "hist_task_state": ("id",),
+}
 
 LOG_STATE_CREATED, LOG_STATE_FAILED, LOG_STATE_SUCCESSFUL, LOG_STATE_DELETED = 0, 1, 2, 3

@@ -30,6 +30,18 @@ INSTANCE_COLUMNS = (
     "id", "business_key", "process_definition_id", "process_definition_key", "tenant_id",
     "suspended", "version",
 )
+PROCESS_VARIABLE_COLUMNS = (
+    "process_instance_id", "name", "type", "value", "value_info", "text_value", "long_value", "double_value",
+)
+TASK_VARIABLE_COLUMNS = ("task_id", "execution_id", "name", "type", "value", "value_info")
+# Each runtime table with its columns, in the order the row builders below produce them.
+RUNTIME_COLUMNS = {
+    "ext_task": TASK_COLUMNS,
+    "proc_inst": INSTANCE_COLUMNS,
+    "proc_var": PROCESS_VARIABLE_COLUMNS,
+    "incident": INCIDENT_COLUMNS,
+    "task_var": TASK_VARIABLE_COLUMNS,
+}
 
 
 def upsert(table: str, columns: tuple[str, ...]) -> str:
@@ -44,12 +56,13 @@ UPSERT_TASK = upsert("ext_task", TASK_COLUMNS)
 UPSERT_INCIDENT = upsert("incident", INCIDENT_COLUMNS)
 UPSERT_INSTANCE = upsert("proc_inst", INSTANCE_COLUMNS)
 INSERT_VARIABLE = (
-    "INSERT INTO {proc_var} (process_instance_id, name, type, value, value_info, text_value, long_value, "
-    "double_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO {{proc_var}} ({', '.join(PROCESS_VARIABLE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(PROCESS_VARIABLE_COLUMNS))})"
 )
 # A live task's local variables are only ever added or overwritten, never removed.
 UPSERT_TASK_VARIABLE = (
-    "INSERT INTO {task_var} (task_id, execution_id, name, type, value, value_info) VALUES (?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO {{task_var}} ({', '.join(TASK_VARIABLE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(TASK_VARIABLE_COLUMNS))}) "
     "ON CONFLICT (task_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, "
     "value_info = excluded.value_info"
 )
@@ -72,21 +85,30 @@ class RuntimeProjection:
             if isinstance(instance, ProcessInstance):
                 self._write_instance(cursor, instance)
 
+    def rows(self, aggregates: Iterable[Any]) -> dict[str, list[tuple[Any, ...]]]:
+        """Every runtime row of these aggregates, by table, in ``RUNTIME_COLUMNS`` order: what a
+        replay writes in bulk into empty tables."""
+        live_tasks, live_instances = [], []
+        for aggregate in aggregates:
+            if isinstance(aggregate, ExternalTask) and not aggregate.is_removed:
+                live_tasks.append(aggregate)
+            elif isinstance(aggregate, ProcessInstance) and not aggregate.deleted:
+                live_instances.append(aggregate)
+        return {
+            "ext_task": [self._task_row(t) for t in live_tasks],
+            "task_var": self._task_variable_rows(live_tasks),
+            "incident": [self._incident_row(t) for t in live_tasks if t.incident_id is not None],
+            "proc_inst": [self._instance_row(i) for i in live_instances],
+            "proc_var": [row for i in live_instances for row in self._variable_rows(i)],
+        }
+
     def _write_tasks(self, cursor: Any, tasks: list[ExternalTask]) -> None:
         live = [t for t in tasks if not t.is_removed]
         removed = [str(t.id) for t in tasks if t.is_removed]
         executemany(cursor, self.dialect, UPSERT_TASK, [self._task_row(t) for t in live])
         delete_where_in(cursor, self.dialect, "ext_task", "id", removed)
         delete_where_in(cursor, self.dialect, "task_var", "task_id", removed)
-        executemany(
-            cursor, self.dialect, UPSERT_TASK_VARIABLE,
-            [
-                (str(t.id), t.execution_id, name, value["type"], json.dumps(value.get("value")),
-                 json.dumps(value.get("valueInfo") or {}))
-                for t in live
-                for name, value in t.local_variables.items()
-            ],
-        )
+        executemany(cursor, self.dialect, UPSERT_TASK_VARIABLE, self._task_variable_rows(live))
         # An incident lives exactly as long as the task has one.
         executemany(
             cursor, self.dialect, UPSERT_INCIDENT,
@@ -103,22 +125,32 @@ class RuntimeProjection:
         if instance.deleted:
             execute(cursor, self.dialect, "DELETE FROM {proc_inst} WHERE id = ?", (instance_id,))
             return
-        execute(
-            cursor, self.dialect, UPSERT_INSTANCE,
-            (
-                instance_id, instance.business_key, instance.process_definition_id,
-                instance.process_definition_key, instance.tenant_id, instance.suspended,
-                instance.version,
-            ),
+        execute(cursor, self.dialect, UPSERT_INSTANCE, self._instance_row(instance))
+        executemany(cursor, self.dialect, INSERT_VARIABLE, self._variable_rows(instance))
+
+    @staticmethod
+    def _instance_row(instance: ProcessInstance) -> tuple[Any, ...]:
+        return (
+            instance.process_instance_id, instance.business_key, instance.process_definition_id,
+            instance.process_definition_key, instance.tenant_id, instance.suspended, instance.version,
         )
-        executemany(
-            cursor, self.dialect, INSERT_VARIABLE,
-            [
-                (instance_id, name, value["type"], json.dumps(value.get("value")),
-                 json.dumps(value.get("valueInfo") or {}), *variable_search_columns(value))
-                for name, value in instance.variables.items()
-            ],
-        )
+
+    @staticmethod
+    def _variable_rows(instance: ProcessInstance) -> list[tuple[Any, ...]]:
+        return [
+            (instance.process_instance_id, name, value["type"], json.dumps(value.get("value")),
+             json.dumps(value.get("valueInfo") or {}), *variable_search_columns(value))
+            for name, value in instance.variables.items()
+        ]
+
+    @staticmethod
+    def _task_variable_rows(tasks: list[ExternalTask]) -> list[tuple[Any, ...]]:
+        return [
+            (str(t.id), t.execution_id, name, value["type"], json.dumps(value.get("value")),
+             json.dumps(value.get("valueInfo") or {}))
+            for t in tasks
+            for name, value in t.local_variables.items()
+        ]
 
     @staticmethod
     def _task_row(task: ExternalTask) -> tuple[Any, ...]:

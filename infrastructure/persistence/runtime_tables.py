@@ -26,11 +26,11 @@ RUNTIME_TABLES = [
         error_details TEXT,
         version INTEGER NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS ext_task_topic_lock ON {ext_task} (topic_name, lock_expiration_time)",
+    "CREATE INDEX IF NOT EXISTS {@ext_task_topic_lock} ON {ext_task} (topic_name, lock_expiration_time)",
     # Serves fetch-and-lock: only fetchable-in-principle rows, ordered by when they become free.
-    "CREATE INDEX IF NOT EXISTS ext_task_fetchable ON {ext_task} (topic_name, (COALESCE(lock_expiration_time, 0))) "
+    "CREATE INDEX IF NOT EXISTS {@ext_task_fetchable} ON {ext_task} (topic_name, (COALESCE(lock_expiration_time, 0))) "
     "WHERE suspended = FALSE AND (retries IS NULL OR retries > 0)",
-    "CREATE INDEX IF NOT EXISTS ext_task_process_instance ON {ext_task} (process_instance_id)",
+    "CREATE INDEX IF NOT EXISTS {@ext_task_process_instance} ON {ext_task} (process_instance_id)",
     """CREATE TABLE IF NOT EXISTS {proc_inst} (
         id TEXT PRIMARY KEY,
         business_key TEXT,
@@ -66,7 +66,7 @@ RUNTIME_TABLES = [
         tenant_id TEXT,
         annotation TEXT
     )""",
-    "CREATE INDEX IF NOT EXISTS incident_configuration ON {incident} (configuration)",
+    "CREATE INDEX IF NOT EXISTS {@incident_configuration} ON {incident} (configuration)",
     # A runtime task's local variables, found by its execution id (GET /execution/{id}/localVariables).
     """CREATE TABLE IF NOT EXISTS {task_var} (
         task_id TEXT NOT NULL,
@@ -77,5 +77,14 @@ RUNTIME_TABLES = [
         value_info TEXT NOT NULL,
         PRIMARY KEY (task_id, name)
     )""",
-    "CREATE INDEX IF NOT EXISTS task_var_execution ON {task_var} (execution_id)",
+    "CREATE INDEX IF NOT EXISTS {@task_var_execution} ON {task_var} (execution_id)",
 ]
+
+# The columns that identify a row of each table, for comparing a rebuilt model with the live one.
+RUNTIME_KEYS = {
+    "ext_task": ("id",),
+    "proc_inst": ("id",),
+    "proc_var": ("process_instance_id", "name"),
+    "incident": ("id",),
+    "task_var": ("task_id", "name"),
+}

@@ -1,7 +1,9 @@
 """The few differences between SQLite and PostgreSQL SQL that the read models care about.
 
-Statements are written once with ``?`` placeholders and unqualified table names; the dialect
-turns them into what the backend's driver expects.
+Statements are written once with ``?`` placeholders, ``{table}`` names and, in DDL, ``{@index}``
+names; the dialect turns them into what the backend's driver expects. A dialect with a suffix names
+another set of the same tables (``ext_task_replay`` ...), which is how replay builds fresh read
+models beside the live ones.
 """
 
 from __future__ import annotations
@@ -12,19 +14,27 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 _TABLE = re.compile(r"\{(\w+)\}")
+_INDEX = re.compile(r"\{@(\w+)\}")
 
 
 @dataclass(frozen=True)
 class Dialect:
     name: str  # "sqlite" or "postgres"
     schema: str | None = None
+    suffix: str = ""  # appended to every table and index name
+
+    def table(self, name: str) -> str:
+        """A table's name as statements use it: schema-qualified on PostgreSQL."""
+        if self.name == "postgres":
+            return f'"{self.schema}"."{name}{self.suffix}"'
+        return f"{name}{self.suffix}"
 
     def sql(self, statement: str) -> str:
-        """Qualify ``{table}`` names with the schema and use the driver's placeholder."""
-        if self.name == "postgres":
-            statement = _TABLE.sub(lambda m: f'"{self.schema}"."{m.group(1)}"', statement)
-            return statement.replace("?", "%s")
-        return _TABLE.sub(lambda m: m.group(1), statement)
+        """Name ``{table}`` and ``{@index}`` for this dialect and use the driver's placeholder."""
+        # An index lives in its table's schema, so its name is never qualified.
+        statement = _INDEX.sub(lambda m: f"{m.group(1)}{self.suffix}", statement)
+        statement = _TABLE.sub(lambda m: self.table(m.group(1)), statement)
+        return statement.replace("?", "%s") if self.name == "postgres" else statement
 
 
 def execute(cursor: Any, dialect: Dialect, statement: str, params: Any = ()) -> None:

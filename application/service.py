@@ -348,7 +348,7 @@ class ExternalTaskService(ExternalTaskReads):
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             task = load.task(task_id)
-            task.complete(worker_id, now, task_variables)
+            task.complete(worker_id, now, task_variables, variables=process_variables)
             return [task, *self._set_instance_variables(load, task, process_variables, now)]
 
         self._run(command, key=task_id)
@@ -380,6 +380,7 @@ class ExternalTaskService(ExternalTaskReads):
                 retries=retries,
                 retry_timeout=retry_timeout,
                 local_variables=task_variables,
+                variables=process_variables,
             )
             return [task, *self._set_instance_variables(load, task, process_variables, now)]
 

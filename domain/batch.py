@@ -18,21 +18,26 @@ SET_EXTERNAL_TASK_RETRIES = "set-external-task-retries"
 
 class Batch(Aggregate):
     class Created(Aggregate.Created):
+        class_version = 1
         batch_type: str
         retries: int
         external_task_ids: list[str]
 
     class Started(Aggregate.Event):
+        class_version = 1
+
         def apply(self, batch: Batch) -> None:
             batch.execution_start_time = self.timestamp
 
     class TaskRetriesSet(Aggregate.Event):
+        class_version = 1
         external_task_id: str
 
         def apply(self, batch: Batch) -> None:
             batch.succeeded.append(self.external_task_id)
 
     class TaskFailed(Aggregate.Event):
+        class_version = 1
         external_task_id: str
         error_type: str
         error_message: str
@@ -41,6 +46,8 @@ class Batch(Aggregate):
             batch.failures.append((self.external_task_id, self.error_type, self.error_message))
 
     class Completed(Aggregate.Event):
+        class_version = 1
+
         def apply(self, batch: Batch) -> None:
             batch.end_time = self.timestamp
 

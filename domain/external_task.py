@@ -52,6 +52,7 @@ class ExternalTask(Aggregate):
     """An external task, identified by a UUID; see the module docstring for its rules."""
 
     class Created(Aggregate.Created):
+        class_version = 1
         topic_name: str
         process_instance_id: str
         process_definition_id: str | None
@@ -69,6 +70,7 @@ class ExternalTask(Aggregate):
         local_variables: dict[str, dict[str, Any]]
 
     class Locked(Aggregate.Event):
+        class_version = 1
         worker_id: str
         lock_expiration_time: datetime
 
@@ -77,25 +79,36 @@ class ExternalTask(Aggregate):
             task.lock_expiration_time = self.lock_expiration_time
 
     class LockExtended(Aggregate.Event):
+        class_version = 1
         lock_expiration_time: datetime
 
         def apply(self, task: ExternalTask) -> None:
             task.lock_expiration_time = self.lock_expiration_time
 
     class Unlocked(Aggregate.Event):
+        class_version = 1
+
         def apply(self, task: ExternalTask) -> None:
             task.worker_id = None
             task.lock_expiration_time = None
 
     class Completed(Aggregate.Event):
+        class_version = 2
         worker_id: str
         local_variables: dict[str, dict[str, Any]]
+        # The process variables the worker submitted (v2); None: not recorded on the task (v1).
+        variables: dict[str, dict[str, Any]] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["variables"] = None
 
         def apply(self, task: ExternalTask) -> None:
             task.local_variables.update(self.local_variables)
             task.end_state = "completed"
 
     class Failed(Aggregate.Event):
+        class_version = 2
         worker_id: str
         error_message: str | None
         error_details: str | None  # None keeps the previous details
@@ -103,6 +116,11 @@ class ExternalTask(Aggregate):
         retry_timeout: int
         lock_expiration_time: datetime
         local_variables: dict[str, dict[str, Any]]
+        variables: dict[str, dict[str, Any]] | None  # submitted process variables, as on Completed
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["variables"] = None
 
         def apply(self, task: ExternalTask) -> None:
             task.worker_id = self.worker_id
@@ -114,6 +132,7 @@ class ExternalTask(Aggregate):
             task.local_variables.update(self.local_variables)
 
     class BpmnErrorThrown(Aggregate.Event):
+        class_version = 1
         worker_id: str
         error_code: str
         error_message: str | None
@@ -124,6 +143,7 @@ class ExternalTask(Aggregate):
             task.incident_id = None
 
     class IncidentCreated(Aggregate.Event):
+        class_version = 1
         incident_id: str
         incident_message: str | None
 
@@ -134,6 +154,7 @@ class ExternalTask(Aggregate):
             task.incident_annotation = None
 
     class IncidentAnnotated(Aggregate.Event):
+        class_version = 1
         incident_id: str
         annotation: str | None  # None clears it
 
@@ -141,32 +162,40 @@ class ExternalTask(Aggregate):
             task.incident_annotation = self.annotation
 
     class IncidentResolved(Aggregate.Event):
+        class_version = 1
         incident_id: str
 
         def apply(self, task: ExternalTask) -> None:
             task.incident_id = None
 
     class RetriesSet(Aggregate.Event):
+        class_version = 1
         retries: int
 
         def apply(self, task: ExternalTask) -> None:
             task.retries = self.retries
 
     class PrioritySet(Aggregate.Event):
+        class_version = 1
         priority: int
 
         def apply(self, task: ExternalTask) -> None:
             task.priority = self.priority
 
     class Suspended(Aggregate.Event):
+        class_version = 1
+
         def apply(self, task: ExternalTask) -> None:
             task.suspended = True
 
     class Activated(Aggregate.Event):
+        class_version = 1
+
         def apply(self, task: ExternalTask) -> None:
             task.suspended = False
 
     class Deleted(Aggregate.Event):
+        class_version = 1
         reason: str | None
 
         def apply(self, task: ExternalTask) -> None:
@@ -397,7 +426,10 @@ class ExternalTask(Aggregate):
         worker_id: str,
         now: datetime,
         local_variables: dict[str, dict[str, Any]] | None = None,
+        variables: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """Finish the task; ``variables`` are the process variables submitted with it, recorded here
+        for the audit trail (the process instance applies them)."""
         ensure_not_null("workerId", worker_id)
         self._ensure_at_runtime()
         self._ensure_held_by(
@@ -411,6 +443,7 @@ class ExternalTask(Aggregate):
             timestamp=now,
             worker_id=worker_id,
             local_variables=dict(local_variables or {}),
+            variables=dict(variables or {}),
         )
 
     def handle_failure(
@@ -423,7 +456,9 @@ class ExternalTask(Aggregate):
         retries: int = 0,
         retry_timeout: int = 0,
         local_variables: dict[str, dict[str, Any]] | None = None,
+        variables: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """Report a failure; ``variables`` as on ``complete``."""
         self.check_failure_arguments(worker_id, retries, retry_timeout)
         self._ensure_at_runtime()
         self._ensure_held_by(
@@ -445,6 +480,7 @@ class ExternalTask(Aggregate):
             retry_timeout=retry_timeout,
             lock_expiration_time=lock_expiration_time,
             local_variables=dict(local_variables or {}),
+            variables=dict(variables or {}),
         )
         self._manage_incident(retries_before, retries, now)
 

@@ -24,6 +24,7 @@ class ProcessInstanceDeleted(DomainError):
 
 class ProcessInstance(Aggregate):
     class Started(Aggregate.Created):
+        class_version = 1
         process_instance_id: str
         business_key: str | None
         process_definition_id: str | None
@@ -32,6 +33,7 @@ class ProcessInstance(Aggregate):
         variables: dict[str, dict[str, Any]]
 
     class VariablesSet(Aggregate.Event):
+        class_version = 1
         modifications: dict[str, dict[str, Any]]
         deletions: list[str]
 
@@ -41,14 +43,19 @@ class ProcessInstance(Aggregate):
             instance.variables.update(self.modifications)
 
     class Suspended(Aggregate.Event):
+        class_version = 1
+
         def apply(self, instance: ProcessInstance) -> None:
             instance.suspended = True
 
     class Activated(Aggregate.Event):
+        class_version = 1
+
         def apply(self, instance: ProcessInstance) -> None:
             instance.suspended = False
 
     class Deleted(Aggregate.Event):
+        class_version = 1
         reason: str | None
 
         def apply(self, instance: ProcessInstance) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
+from application.audit import AuditTrail
 from application.batches import BatchService
 from application.event_store import ExternalTaskEventStore
 from application.long_polling import DEFAULT_MAX_PARKED_POLLS, LongPoller
@@ -31,6 +32,8 @@ class Engine:
     event_store: ExternalTaskEventStore
     runtime: SqlRuntimeReadModel
     history: SqlHistoryReadModel
+    # A task's timeline and past states, from the event store.
+    audit: AuditTrail
     # Told after commits that may make tasks fetchable; wakes parked long polls (in every
     # server process on PostgreSQL).
     wake_ups: InProcessSignal | PostgresSignal = field(default_factory=InProcessSignal)
@@ -72,5 +75,6 @@ def build_engine(
     )
     return Engine(
         service=service, event_store=event_store, runtime=runtime, history=history,
-        wake_ups=wake_ups, long_polling=long_polling, batches=BatchService(event_store, service, clock),
+        audit=AuditTrail(event_store), wake_ups=wake_ups, long_polling=long_polling,
+        batches=BatchService(event_store, service, clock),
     )

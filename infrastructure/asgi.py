@@ -15,4 +15,4 @@ def application() -> FastAPI:
     """Factory for uvicorn (``factory=True``): one engine per server process."""
     engine = build_engine(settings.database_url(), max_parked_polls=settings.max_parked_polls())
     atexit.register(engine.close)
-    return create_app(engine.service, engine.long_polling, engine.batches)
+    return create_app(engine.service, engine.long_polling, engine.batches, engine.audit)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from application.audit import AuditTrail
 from application.batches import BatchService
 from application.errors import (
     ApplicationError,
@@ -38,6 +39,7 @@ from infrastructure.rest.routers import (
     incident,
     meta,
     process_instance,
+    task_audit,
 )
 from infrastructure.rest.wire import CamundaJSONResponse, error_response
 
@@ -59,10 +61,14 @@ _HTTP_EXCEPTION_TYPES = {
 
 
 def create_app(
-    service: ExternalTaskService, long_poller: LongPoller | None = None, batches: BatchService | None = None
+    service: ExternalTaskService,
+    long_poller: LongPoller | None = None,
+    batches: BatchService | None = None,
+    audit: AuditTrail | None = None,
 ) -> FastAPI:
     """The app over ``service``; without ``long_poller`` fetch-and-lock answers at once, whatever
-    its ``asyncResponseTimeout`` (the lifespan starts and stops the poller's wake-ups)."""
+    its ``asyncResponseTimeout`` (the lifespan starts and stops the poller's wake-ups); without
+    ``audit`` a task's events and past states answer 404."""
     app = FastAPI(
         lifespan=long_polling.lifespan,
         title="extask",
@@ -76,11 +82,12 @@ def create_app(
     app.state.service = service
     app.state.long_polling = long_poller
     app.state.batches = batches  # without it, retries-async and /batch answer 404
+    app.state.audit = audit
     root = APIRouter(prefix=REST_ROOT)
     # external_task_query first: its /count and /topic-names are not task ids.
     for module in (
         meta, external_task_query, external_task, history, history_incident, incident, process_instance,
-        execution, batch,
+        execution, batch, task_audit,
     ):
         root.include_router(module.router)
     app.include_router(root)
@@ -130,6 +137,8 @@ def _describe(error: dict[str, Any]) -> str:
     cause = (error.get("ctx") or {}).get("error") if error["type"] in ("value_error", "json_invalid") else None
     reason = str(cause) if cause is not None else error["msg"]
     if location == "query":
+        if error["type"] == "missing":
+            return f"Query parameter '{path[0]}' is required"
         return f"Cannot set query parameter '{path[0]}' to value '{error.get('input')}': {reason}"
     if error["type"] == "json_invalid":
         return f"The request body is not valid JSON: {reason}"

@@ -400,6 +400,7 @@ QueryFlag = Annotated[bool, BeforeValidator(_flag)]
 QueryInt = Annotated[int | None, BeforeValidator(_number("java.lang.Integer", 32))]
 QueryLong = Annotated[int | None, BeforeValidator(_number("java.lang.Long", 64))]
 QueryDate = Annotated[datetime | None, BeforeValidator(_date)]
+RequiredQueryDate = Annotated[datetime, BeforeValidator(_date)]
 QueryList = Annotated[list[str] | None, BeforeValidator(_csv), Field(description="comma-separated")]
 
 

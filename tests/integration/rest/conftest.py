@@ -59,7 +59,8 @@ class Api:
 
 
 def make_api(engine: Engine) -> Iterator[Api]:
-    with TestClient(create_app(engine.service, engine.long_polling, engine.batches), base_url=BASE_URL) as client:
+    app = create_app(engine.service, engine.long_polling, engine.batches, engine.audit)
+    with TestClient(app, base_url=BASE_URL) as client:
         yield Api(client, engine)
 
 

@@ -50,11 +50,12 @@ def served_engine(tmp_path_factory):
     """A fresh SQLite engine behind ``app`` for the module, with its long poller running."""
     engine = build_engine(f"sqlite:///{tmp_path_factory.mktemp('openapi') / 'extask.db'}")
     app.state.service, app.state.long_polling, app.state.batches = engine.service, engine.long_polling, engine.batches
+    app.state.audit = engine.audit
     engine.long_polling.start()  # the app's lifespan would; schemathesis ran it before there was an engine
     _seed(engine)
     yield engine
     engine.long_polling.shutdown()
-    app.state.service = app.state.long_polling = app.state.batches = None
+    app.state.service = app.state.long_polling = app.state.batches = app.state.audit = None
     engine.close()
 
 

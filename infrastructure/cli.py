@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
 
+from application.errors import NotFound
 from application.long_polling import DEFAULT_MAX_PARKED_POLLS
 from infrastructure import settings
+from infrastructure.bootstrap import build_engine
 from infrastructure.persistence.database import settings_from_url
+from infrastructure.rest.audit_schemas import TaskEvent
 
 
 @click.group()
@@ -57,6 +64,68 @@ def serve(host: str, port: int, database_url: str, workers: int, max_parked_poll
         workers=workers,
         log_level="warning",
     )
+
+
+@main.command()
+@click.argument("task_id")
+@click.option(
+    "--database-url",
+    envvar=settings.DATABASE_URL_VARIABLE,
+    default=settings.database_url,
+    show_default="sqlite:///extask.db",
+    help=f"sqlite:///path or postgresql://user@host:port/db (also ${settings.DATABASE_URL_VARIABLE}).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="One JSON object per event, as GET /engine-rest/history/external-task/{id}/events answers.",
+)
+def history(task_id: str, database_url: str, as_json: bool) -> None:
+    """Print the timeline of external task TASK_ID from the event store, one line per event.
+
+    Each line shows the event's time, its version (#n), its type, then the worker, retries, lock
+    expiration, error message and the event's other fields (empty ones left out, long ones cut).
+    Ended tasks (completed, BPMN error, deleted) have their timelines too.
+    """
+    try:
+        database = settings_from_url(database_url)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--database-url") from None
+    if database.dialect == "sqlite" and not Path(database.library_env["SQLITE_DBNAME"]).is_file():
+        raise click.ClickException(f"No SQLite database at {database.library_env['SQLITE_DBNAME']}")
+    engine = build_engine(database_url)
+    try:
+        events = engine.audit.task_events(task_id)
+    except NotFound as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        engine.close()
+    for event in events:
+        wire = TaskEvent.from_dto(event).to_wire()
+        click.echo(json.dumps(wire, ensure_ascii=False) if as_json else _timeline_line(wire))
+
+
+# The fields an operator looks for first, in this order; the others follow in the event's order.
+_LEADING_FIELDS = ("workerId", "retries", "lockExpirationTime", "errorMessage")
+_LONGEST_EVENT_TYPE = len("IncidentAnnotated")
+_MAX_VALUE_LENGTH = 80
+_BARE_TEXT = re.compile(r"[\w.:@/+-]+")
+
+
+def _timeline_line(event: dict[str, Any]) -> str:
+    data = event["data"]
+    names = [*(name for name in _LEADING_FIELDS if name in data), *(n for n in data if n not in _LEADING_FIELDS)]
+    fields = " ".join(f"{name}={_compact(data[name])}" for name in names if data[name] not in (None, {}, []))
+    return f"{event['timestamp']}  #{event['aggregateVersion']:<3} {event['type']:<{_LONGEST_EVENT_TYPE}}  {fields}".rstrip()
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict) and all(isinstance(v, dict) and "value" in v for v in value.values()):
+        text = "{" + ", ".join(f"{name}={_compact(v['value'])}" for name, v in value.items()) + "}"
+    elif isinstance(value, str) and _BARE_TEXT.fullmatch(value):
+        text = value
+    else:  # quoted, so spaces and line breaks cannot break the line apart
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= _MAX_VALUE_LENGTH else text[: _MAX_VALUE_LENGTH - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from application.service import ExternalTaskService, utc_now
 from infrastructure.notifications import InProcessSignal
 from infrastructure.persistence.database import settings_from_url
 from infrastructure.persistence.history_read_model import SqlHistoryReadModel
+from infrastructure.persistence.replay import ReadModelReplay
 from infrastructure.persistence.runtime_read_model import SqlRuntimeReadModel
 from infrastructure.persistence.schema import create_tables
 from infrastructure.persistence.sql import Dialect
@@ -34,6 +35,8 @@ class Engine:
     history: SqlHistoryReadModel
     # A task's timeline and past states, from the event store.
     audit: AuditTrail
+    # Rebuilds or verifies the read models from the event store (``extask replay``).
+    replay: ReadModelReplay
     # Told after commits that may make tasks fetchable; wakes parked long polls (in every
     # server process on PostgreSQL).
     wake_ups: InProcessSignal | PostgresSignal = field(default_factory=InProcessSignal)
@@ -75,6 +78,7 @@ def build_engine(
     )
     return Engine(
         service=service, event_store=event_store, runtime=runtime, history=history,
-        audit=AuditTrail(event_store), wake_ups=wake_ups, long_polling=long_polling,
+        audit=AuditTrail(event_store), replay=ReadModelReplay(settings, event_store, tracking_recorder),
+        wake_ups=wake_ups, long_polling=long_polling,
         batches=BatchService(event_store, service, clock),
     )

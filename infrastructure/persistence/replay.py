@@ -1,8 +1,8 @@
 """Rebuilds every read model from the first event, or checks the live ones against such a rebuild.
 
-A rebuild folds the whole event store in memory (the aggregates for the runtime model, the history
-projection into an in-memory store), writes the result in bulk into fresh tables beside the live
-ones (``ext_task_replay`` ...), then, with the event store's writers held back, applies the events
+A rebuild folds the whole event store (``replay_fold``: on PostgreSQL in one process per core for
+a large store) and writes the result in bulk into fresh tables beside the live ones
+(``ext_task_replay`` ...). Then, with the event store's writers held back, it applies the events
 committed meanwhile and swaps the fresh tables in, moving the history projection's position to the
 same event. Writers and the history catch-up of running servers wait for the swap, then carry on
 against the new tables: no committed event is lost or applied twice.
@@ -13,42 +13,55 @@ events up to those positions, and compares row by row. It writes nothing.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Notification
 from psycopg.rows import dict_row
 
-from domain.external_task import ExternalTask
-from domain.process_instance import ProcessInstance
 from infrastructure.persistence.database import DatabaseSettings
 from infrastructure.persistence.history_position import HistoryPosition
-from infrastructure.persistence.history_projection import (
-    HISTORY_COLUMNS,
-    HistoryProjection,
-    InMemoryHistoryStore,
-    SqlHistoryStore,
-)
+from infrastructure.persistence.history_projection import SqlHistoryStore
 from infrastructure.persistence.history_tables import HISTORY_KEYS, HISTORY_TABLES
-from infrastructure.persistence.runtime_projection import RUNTIME_COLUMNS, RuntimeProjection
+from infrastructure.persistence.replay_fold import (
+    COLUMNS,
+    EventReader,
+    Partition,
+    PartitionJob,
+    ReadModelFold,
+    StoredNotification,
+    fold_partition,
+    fold_partition_in_worker,
+    init_worker,
+)
+from infrastructure.persistence.runtime_projection import RuntimeProjection
 from infrastructure.persistence.runtime_tables import RUNTIME_KEYS, RUNTIME_TABLES
 from infrastructure.persistence.sql import Dialect
 
 FRESH_SUFFIX = "_replay"
-READ_BATCH = 10_000
 SWAP_LOCK_TIMEOUT = "60s"
+# Below this many events a second process costs more to start than it saves.
+EVENTS_WORTH_A_PROCESS = 50_000
+PROGRESS_INTERVAL_SECONDS = 0.2
 
-COLUMNS = {**RUNTIME_COLUMNS, **HISTORY_COLUMNS}
 KEYS = {**RUNTIME_KEYS, **HISTORY_KEYS}
-HISTORY_TABLE_NAMES = tuple(HISTORY_KEYS)
+DDL = RUNTIME_TABLES + HISTORY_TABLES
+TABLE_DDL = [s for s in DDL if not s.lstrip().upper().startswith("CREATE INDEX")]
+INDEX_DDL = [s for s in DDL if s not in TABLE_DDL]
 
 Progress = Callable[[int], None]
+
+
+class ReplayInProgress(RuntimeError):
+    pass
 
 
 @dataclass
@@ -57,6 +70,7 @@ class ReplayResult:
     position: int  # the last event the read models now reflect
     rows: dict[str, int]  # rows per table after the rebuild
     seconds: float
+    processes: int
 
 
 @dataclass
@@ -84,37 +98,6 @@ class VerifyResult:
     seconds: float
 
 
-class ReadModelFold:
-    """The read models' state after the events folded so far: aggregates and history rows."""
-
-    def __init__(self, mapper: Any) -> None:
-        self._mapper = mapper
-        self._projection = HistoryProjection()
-        self.aggregates: dict[UUID, Any] = {}
-        self.history = InMemoryHistoryStore()
-        self.events = 0
-
-    def apply(self, notification: Any, *, history: bool, history_store: Any = None) -> Any | None:
-        """Fold one stored event, into ``history_store`` if given; answers the aggregate it changed
-        (None for other aggregates')."""
-        event = self._mapper.to_domain_event(notification)
-        self.events += 1
-        if history:
-            self._projection.apply(history_store or self.history, notification.id, event)
-        if not isinstance(event, (ExternalTask.Event, ProcessInstance.Event)):
-            return None  # batches have no read model rows
-        aggregate = event.mutate(self.aggregates.get(event.originator_id))
-        if isinstance(aggregate, ExternalTask) and aggregate.is_removed:
-            # An ended task never changes again, and has no runtime rows: forget it.
-            self.aggregates.pop(event.originator_id, None)
-        else:
-            self.aggregates[event.originator_id] = aggregate
-        return aggregate
-
-    def rows(self, dialect: Dialect) -> dict[str, list[tuple[Any, ...]]]:
-        return {**RuntimeProjection(dialect).rows(self.aggregates.values()), **self.history.rows()}
-
-
 class ReadModelReplay:
     def __init__(self, settings: DatabaseSettings, event_store: Any, tracking_recorder: Any) -> None:
         self._settings = settings
@@ -129,54 +112,109 @@ class ReadModelReplay:
 
     # -- rebuilding -----------------------------------------------------------------------------
 
-    def rebuild(self, on_progress: Progress = lambda n: None) -> ReplayResult:
-        """Rebuild and swap in every read model; ``on_progress`` hears how many more events were folded."""
+    def rebuild(self, on_progress: Progress = lambda n: None, *, processes: int | None = None) -> ReplayResult:
+        """Rebuild and swap in every read model; ``on_progress`` hears how many more events were
+        folded. ``processes``: how many to fold in (PostgreSQL only; default: one per core for a
+        large store)."""
+        with self._only_replay():
+            return self._rebuild(on_progress, processes)
+
+    def _rebuild(self, on_progress: Progress, processes: int | None) -> ReplayResult:
         started = time.perf_counter()
         target = self._recorder.max_notification_id() or 0
-        fold = ReadModelFold(self._mapper)
-        position = self._fold(fold, 0, target, history_until=target, on_progress=on_progress)
-        self._create_fresh_tables(fold.rows(self._fresh))
-        with self._writers_held_back() as cursor:
+        self._create_fresh_tables()
+        processes = self._processes(target, processes)
+        events = self._fold_into_fresh_tables(target, processes, on_progress)
+        with self._transaction() as cursor:
+            for statement in INDEX_DDL:  # after the rows: building an index once beats updating it per row
+                cursor.execute(self._fresh.sql(statement))
+        with self._transaction(hold_writers_back=True) as cursor:
             # Nothing can commit now: apply what committed since the fold, then swap.
             self._position.lock(cursor)
             final = self._max_notification_id(cursor)
-            history = SqlHistoryStore(cursor, self._fresh)
-            changed: dict[UUID, Any] = {}
-            for notification in self._notifications_after(cursor, position, final):
-                aggregate = fold.apply(notification, history=True, history_store=history)
-                if aggregate is not None:
-                    changed[aggregate.id] = aggregate
-                on_progress(1)
-            RuntimeProjection(self._fresh).write(cursor, changed.values())
+            events += self._apply_since(cursor, target, final, on_progress)
             self._swap(cursor)
             self._position.write(cursor, final)
             rows = {table: self._count(cursor, table) for table in COLUMNS}
-        return ReplayResult(fold.events, final, rows, time.perf_counter() - started)
+        return ReplayResult(events, final, rows, time.perf_counter() - started, processes)
 
-    def _create_fresh_tables(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-        tables, indexes = _split_ddl(RUNTIME_TABLES + HISTORY_TABLES)
+    def _processes(self, target: int, wanted: int | None) -> int:
+        if self._settings.dialect != "postgres":
+            return 1  # SQLite has one writer at a time: parallel folds would queue on it
+        if wanted is not None:
+            return max(1, wanted)
+        return min(os.cpu_count() or 1, 4) if target >= EVENTS_WORTH_A_PROCESS else 1
+
+    def _create_fresh_tables(self) -> None:
         with self._transaction() as cursor:
             for table in COLUMNS:
                 cursor.execute(f"DROP TABLE IF EXISTS {self._fresh.table(table)}")
-            for statement in tables:
-                cursor.execute(self._fresh.sql(statement))
-            for table, table_rows in rows.items():
-                self._bulk_insert(cursor, table, table_rows)
-            for statement in indexes:  # after the rows: building an index once beats updating it per row
+            for statement in TABLE_DDL:
                 cursor.execute(self._fresh.sql(statement))
 
-    def _bulk_insert(self, cursor: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
-        columns = ", ".join(COLUMNS[table])
-        if self._settings.dialect == "postgres":
-            with cursor.copy(f"COPY {self._fresh.table(table)} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        elif rows:
-            placeholders = ", ".join("?" * len(COLUMNS[table]))
-            cursor.executemany(f"INSERT INTO {self._fresh.table(table)} ({columns}) VALUES ({placeholders})", rows)
+    def _fold_into_fresh_tables(self, target: int, processes: int, on_progress: Progress) -> int:
+        jobs = [
+            PartitionJob(self._settings, self._events_table, target, Partition(index, processes), self._fresh)
+            for index in range(processes)
+        ]
+        if processes == 1:
+            events, _ = fold_partition(jobs[0], self._mapper, on_progress)
+            return events
+        # Spawned, not forked: this process has threads and open connections a fork would share.
+        context = multiprocessing.get_context("spawn")
+        progress = context.Value("q", 0)
+        reported = 0
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=init_worker, initargs=(progress,)) as pool:
+            pending = {pool.submit(fold_partition_in_worker, job) for job in jobs}
+            results = []
+            while pending:
+                done, pending = wait(pending, timeout=PROGRESS_INTERVAL_SECONDS, return_when=FIRST_COMPLETED)
+                results += [future.result() for future in done]
+                with progress.get_lock():
+                    folded = progress.value
+                on_progress(folded - reported)
+                reported = folded
+        return sum(events for events, _ in results)
+
+    def _apply_since(self, cursor: Any, start: int, stop: int, on_progress: Progress) -> int:
+        """Bring the fresh tables from event ``start`` to ``stop`` with the live projections' own
+        statements: history event by event, runtime rows for each aggregate the events changed."""
+        fold = ReadModelFold(self._mapper)
+        history = SqlHistoryStore(cursor, self._fresh)
+        changed = self._select_events(cursor, f"{self._notification_id} > ? AND {self._notification_id} <= ?", (start, stop))
+        for notification in changed:
+            fold.apply(notification, runtime=False, history_store=history)
+        on_progress(len(changed))
+        # The runtime rows are the aggregates' whole state: fold each changed one from its start.
+        originators = list({notification.originator_id for notification in changed})
+        aggregates = ReadModelFold(self._mapper)
+        latest: dict[UUID, Any] = {}  # ended tasks included: their rows must go
+        for chunk in range(0, len(originators), 500):
+            ids = originators[chunk : chunk + 500]
+            for notification in self._select_events(
+                cursor, f"originator_id IN ({', '.join('?' * len(ids))}) AND {self._notification_id} <= ?", (*ids, stop),
+            ):
+                aggregate = aggregates.apply(notification, history=False)
+                if aggregate is not None:
+                    latest[aggregate.id] = aggregate
+        RuntimeProjection(self._fresh).write(cursor, latest.values())
+        return len(changed)
+
+    def _select_events(self, cursor: Any, where: str, params: tuple[Any, ...]) -> list[StoredNotification]:
+        """Read on the caller's cursor: the library's reader connections would wait for our lock."""
+        cursor.execute(
+            self._live.sql(
+                f"SELECT originator_id, originator_version, topic, state, {self._notification_id} AS position "
+                f"FROM {self._events_table} WHERE {where} ORDER BY {self._notification_id}"
+            ),
+            params,
+        )
+        return [
+            StoredNotification(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]), row["position"])
+            for row in cursor.fetchall()
+        ]
 
     def _swap(self, cursor: Any) -> None:
-        _, indexes = _split_ddl(RUNTIME_TABLES + HISTORY_TABLES)
         for table in COLUMNS:
             cursor.execute(f"DROP TABLE IF EXISTS {self._live.table(table)}")
             cursor.execute(f'ALTER TABLE {self._fresh.table(table)} RENAME TO "{table}"')
@@ -186,13 +224,13 @@ class ReadModelReplay:
                 "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = ANY(%s) AND indexname LIKE %s",
                 (self._settings.schema, list(COLUMNS), f"%{FRESH_SUFFIX}%"),
             )
-            for (name,) in [tuple(r.values()) for r in cursor.fetchall()]:
+            for name in [row["indexname"] for row in cursor.fetchall()]:
                 cursor.execute(
                     f'ALTER INDEX "{self._settings.schema}"."{name}" RENAME TO "{name.replace(FRESH_SUFFIX, "", 1)}"'
                 )
         else:
             # SQLite renames a table's own key indexes with it, but cannot rename the others.
-            for statement in indexes:
+            for statement in INDEX_DDL:
                 cursor.execute(f"DROP INDEX IF EXISTS {_index_name(statement)}{FRESH_SUFFIX}")
                 cursor.execute(self._live.sql(statement))
 
@@ -204,9 +242,10 @@ class ReadModelReplay:
         with self._snapshot() as cursor:
             runtime_position = self._max_notification_id(cursor)
             history_position = self._position.read(cursor)
-            live = {table: self._select_all(cursor, self._live, table) for table in COLUMNS}
+            live = {table: self._select_all(cursor, table) for table in COLUMNS}
         fold = ReadModelFold(self._mapper)
-        self._fold(fold, 0, runtime_position, history_until=history_position, on_progress=on_progress)
+        reader = EventReader(self._settings, self._events_table)
+        fold.fold(reader.batches(0, runtime_position), history_until=history_position, on_progress=on_progress)
         differences = []
         for table, rebuilt in fold.rows(self._live).items():
             differences += compare(table, live[table], rebuilt)
@@ -215,37 +254,7 @@ class ReadModelReplay:
             differences, time.perf_counter() - started,
         )
 
-    # -- reading the event store ----------------------------------------------------------------
-
-    def _fold(self, fold: ReadModelFold, start: int, stop: int, *, history_until: int, on_progress: Progress) -> int:
-        position = start
-        while position < stop:
-            batch = self._recorder.select_notifications(position, READ_BATCH, stop=stop, inclusive_of_start=False)
-            if not batch:
-                break
-            for notification in batch:
-                fold.apply(notification, history=notification.id <= history_until)
-            position = batch[-1].id
-            on_progress(len(batch))
-        return stop
-
     # -- database plumbing ----------------------------------------------------------------------
-
-    def _notifications_after(self, cursor: Any, start: int, stop: int) -> list[Notification]:
-        """Read on the caller's cursor: the library's reader connections would wait for our lock."""
-        cursor.execute(
-            f"SELECT {self._notification_id} AS id, originator_id, originator_version, topic, state "
-            f"FROM {self._events_table} WHERE {self._notification_id} > {int(start)} "
-            f"AND {self._notification_id} <= {int(stop)} ORDER BY {self._notification_id}"
-        )
-        convert = getattr(self._recorder, "convert_originator_id", lambda value: value)
-        return [
-            Notification(
-                id=row["id"], originator_id=convert(row["originator_id"]),
-                originator_version=row["originator_version"], topic=row["topic"], state=bytes(row["state"]),
-            )
-            for row in cursor.fetchall()
-        ]
 
     def _max_notification_id(self, cursor: Any) -> int:
         cursor.execute(f"SELECT MAX({self._notification_id}) AS n FROM {self._events_table}")
@@ -255,30 +264,38 @@ class ReadModelReplay:
         cursor.execute(f"SELECT COUNT(*) AS n FROM {self._live.table(table)}")
         return _first(cursor.fetchone())
 
-    def _select_all(self, cursor: Any, dialect: Dialect, table: str) -> list[tuple[Any, ...]]:
-        cursor.execute(f"SELECT {', '.join(COLUMNS[table])} FROM {dialect.table(table)}")
+    def _select_all(self, cursor: Any, table: str) -> list[tuple[Any, ...]]:
+        cursor.execute(f"SELECT {', '.join(COLUMNS[table])} FROM {self._live.table(table)}")
         return [tuple(row[c] for c in COLUMNS[table]) for row in cursor.fetchall()]
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        datastore = self._recorder.datastore
-        if self._settings.dialect == "postgres":
-            with datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
-                yield cursor
-        else:
-            with datastore.transaction(commit=True) as cursor:
-                yield cursor
+    def _only_replay(self) -> Iterator[None]:
+        """Refuse to start while another rebuild of the same tables runs (PostgreSQL; an embedded
+        SQLite database has one operator)."""
+        if self._settings.dialect != "postgres":
+            yield
+            return
+        with psycopg.connect(self._settings.admin_url, autocommit=True) as connection:
+            key = f"extask replay {self._settings.schema}"
+            acquired = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+            if not acquired or not acquired[0]:
+                raise ReplayInProgress(f"Another replay of schema {self._settings.schema} is running; try again when it has ended.")
+            yield  # the lock ends with the connection
 
     @contextmanager
-    def _writers_held_back(self) -> Iterator[Any]:
-        """A transaction holding the event store's write lock: every writer waits until it ends."""
+    def _transaction(self, *, hold_writers_back: bool = False) -> Iterator[Any]:
+        """A transaction on the library's connections. Holding writers back, it takes the event
+        store's write lock first, so every writer waits until it ends."""
         datastore = self._recorder.datastore
         if self._settings.dialect == "postgres":
             with datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-                cursor.execute(f"LOCK TABLE {self._events_table} IN EXCLUSIVE MODE")
+                if hold_writers_back:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+                    cursor.execute(f"LOCK TABLE {self._events_table} IN EXCLUSIVE MODE")
                 yield cursor
             return
+        # SQLite has one write lock for the whole database: any writing transaction holds writers
+        # back, and takes the lock at once (a read upgraded to a write fails if another committed).
         with datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
@@ -330,11 +347,6 @@ def compare(table: str, live: list[tuple[Any, ...]], rebuilt: list[tuple[Any, ..
             changed = {c: (a, b) for c, a, b in zip(columns, live_row, rebuilt_row) if a != b}
             differences.append(Difference(table, key, "differs", changed))
     return differences
-
-
-def _split_ddl(statements: list[str]) -> tuple[list[str], list[str]]:
-    indexes = [s for s in statements if s.lstrip().upper().startswith("CREATE INDEX")]
-    return [s for s in statements if s not in indexes], indexes
 
 
 def _index_name(statement: str) -> str:

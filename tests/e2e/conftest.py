@@ -37,6 +37,7 @@ READY_DEADLINE_SECONDS = 20.0
 READY_ATTEMPT_TIMEOUT_SECONDS = 0.5
 READY_POLL_INTERVAL_SECONDS = 0.05
 STOP_TIMEOUT_SECONDS = 10.0
+CLI_TIMEOUT_SECONDS = 60
 START_ATTEMPTS = 3  # a free port can be taken by someone else between choosing and binding it
 
 
@@ -133,6 +134,14 @@ def _server_environment() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def run_extask(*arguments: str, timeout: float = CLI_TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
+    """Run an ``extask`` command (``history``, ``replay`` ...) to its end, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-c", "from infrastructure.cli import main; main()", *arguments],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=_server_environment(), check=False,
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -4,19 +4,14 @@ and its past states over REST, and its timeline from ``extask history`` on the s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT, Names, RunningServer
+from tests.e2e.conftest import Names, RunningServer, run_extask
 
 LIFE = [
     "Created", "Locked", "Failed", "IncidentCreated", "RetriesSet", "IncidentResolved", "Locked", "Completed",
 ]
-CLI_TIMEOUT_SECONDS = 60
 
 
 def _post(server: RunningServer, path: str, body: dict) -> None:
@@ -57,17 +52,6 @@ def _state(server: RunningServer, task_id: str, at: str):
 def _visible(timeline: list[dict], at: str) -> list[dict]:
     # Camunda dates in UTC sort as text.
     return [event for event in timeline if event["timestamp"] <= at]
-
-
-def _extask(*arguments: str) -> subprocess.CompletedProcess:
-    script = Path(sys.executable).parent / "extask"
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "from infrastructure.cli import main; main()"]
-    env = {name: value for name, value in os.environ.items() if name != "EXTASK_DATABASE_URL"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [*command, *arguments], capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS, cwd=REPO_ROOT, env=env,
-        check=False,
-    )
 
 
 class TestOverRest:
@@ -124,7 +108,7 @@ class TestOverRest:
 
 class TestFromTheCommandLine:
     def test_json_lines_are_the_rest_events(self, server, completed_task):
-        run = _extask("history", completed_task["id"], "--database-url", server.database_url, "--json")
+        run = run_extask("history", completed_task["id"], "--database-url", server.database_url, "--json")
 
         assert run.returncode == 0, run.stderr
         assert [json.loads(line) for line in run.stdout.splitlines()] == _events(server, completed_task["id"])
@@ -132,7 +116,7 @@ class TestFromTheCommandLine:
     def test_text_is_one_readable_line_per_event(self, server, completed_task, names):
         timeline = _events(server, completed_task["id"])
 
-        run = _extask("history", completed_task["id"], "--database-url", server.database_url)
+        run = run_extask("history", completed_task["id"], "--database-url", server.database_url)
 
         assert run.returncode == 0, run.stderr
         lines = run.stdout.splitlines()
@@ -147,7 +131,7 @@ class TestFromTheCommandLine:
         assert f"topicName={names.topic()}" in lines[0]
 
     def test_an_unknown_task_is_an_error(self, server):
-        run = _extask("history", "no-such-task", "--database-url", server.database_url)
+        run = run_extask("history", "no-such-task", "--database-url", server.database_url)
 
         assert run.returncode == 1
         assert run.stdout == ""

@@ -1,7 +1,7 @@
 """Replay speed: rebuild every read model from an event store of ``--events`` events, then verify.
 
     python scripts/bench_replay.py --database-url postgresql://postgres@127.0.0.1:5432/test \
-        [--events 1000000] [--json]
+        [--events 1000000] [--processes N] [--json]
 
 The store is filled in a fresh schema (or SQLite file) through the domain model itself: order
 processes whose tasks are created, locked, failed with retries, locked again and completed, with
@@ -78,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--processes", type=int, default=None, help="processes that fold (default: as extask replay)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with fresh_database(args.database_url) as url:
@@ -87,7 +88,7 @@ def main() -> None:
             stored = fill(engine, args.events)
             fill_seconds = time.perf_counter() - began
             print(f"filled {stored:,} events in {fill_seconds:.0f} s", file=sys.stderr)
-            replay = engine.replay.rebuild()
+            replay = engine.replay.rebuild(processes=args.processes)
             verify = engine.replay.verify()
         finally:
             engine.close()
@@ -96,6 +97,7 @@ def main() -> None:
         "events": replay.events,
         "replay_seconds": round(replay.seconds, 2),
         "replay_events_per_s": round(replay.events / replay.seconds),
+        "replay_processes": replay.processes,
         "verify_seconds": round(verify.seconds, 2),
         "verify_events_per_s": round(verify.events / verify.seconds),
         "differences": len(verify.differences),
@@ -104,7 +106,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"replay of {figures['events']:,} events: {figures['replay_seconds']} s, {figures['replay_events_per_s']:,} events/s")
+    print(f"replay of {figures['events']:,} events in {replay.processes} process(es): {figures['replay_seconds']} s, "
+          f"{figures['replay_events_per_s']:,} events/s")
     print(f"verify of {verify.events:,} events: {figures['verify_seconds']} s, {figures['verify_events_per_s']:,} events/s, "
           f"{figures['differences']} differences")
     print("rows: " + ", ".join(f"{table} {count:,}" for table, count in replay.rows.items()))

@@ -7,12 +7,12 @@ dependency finds it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
-from application.errors import BadRequest
+from application.errors import BadRequest, NotFound
 from application.queries import SORT_ORDERS
 from application.service import ExternalTaskService
 from infrastructure.rest.schemas import SortParams
@@ -24,6 +24,19 @@ async def _service(request: Request) -> ExternalTaskService:
 
 
 Service = Annotated[ExternalTaskService, Depends(_service)]
+
+
+def optional_component(name: str, missing: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that finds ``app.state.<name>``, a part an app may be built without; without
+    it the route answers 404 with ``missing``."""
+
+    async def component(request: Request) -> Any:
+        found = getattr(request.app.state, name, None)
+        if found is None:
+            raise NotFound(missing, "InvalidRequestException")
+        return found
+
+    return component
 
 NO_CONTENT = {"description": "Done; the body is empty.", "content": {}}
 

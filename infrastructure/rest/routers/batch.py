@@ -5,23 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from application.batches import BatchService
-from application.errors import NotFound
 from infrastructure.rest.batch_schemas import Batch
+from infrastructure.rest.routers import optional_component
 
 router = APIRouter(prefix="/batch", tags=["Batch"])
 
 
-async def _batches(request: Request) -> BatchService:
-    batches = getattr(request.app.state, "batches", None)
-    if batches is None:
-        raise NotFound("This server runs no batches", "InvalidRequestException")
-    return batches
-
-
-Batches = Annotated[BatchService, Depends(_batches)]
+Batches = Annotated[BatchService, Depends(optional_component("batches", "This server runs no batches"))]
 
 
 @router.get("/{batch_id}", response_model=Batch)

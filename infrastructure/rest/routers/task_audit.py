@@ -5,24 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from application.audit import AuditTrail
-from application.errors import NotFound
 from infrastructure.rest.audit_schemas import StateAtParams, TaskEvent
+from infrastructure.rest.routers import optional_component
 from infrastructure.rest.schemas import ExternalTask
 
 router = APIRouter(prefix="/history/external-task", tags=["External Task Audit"])
 
 
-async def _audit(request: Request) -> AuditTrail:
-    audit = getattr(request.app.state, "audit", None)
-    if audit is None:
-        raise NotFound("This server keeps no audit trail", "InvalidRequestException")
-    return audit
-
-
-Audit = Annotated[AuditTrail, Depends(_audit)]
+Audit = Annotated[AuditTrail, Depends(optional_component("audit", "This server keeps no audit trail"))]
 
 
 @router.get("/{task_id}/events", response_model=list[TaskEvent])

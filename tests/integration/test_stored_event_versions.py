@@ -9,10 +9,12 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
 from eventsourcing.persistence import StoredEvent
 
 from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from application.queries import HistoricExternalTaskLogQuery
+from application.errors import NotFound
+from application.queries import HistoricExternalTaskLogQuery, Page
 from domain.external_task import ExternalTask
 from domain.variables import TypedValue
 
@@ -128,3 +130,24 @@ def test_completion_and_failure_record_the_submitted_process_variables_without_t
     # The process instance received the same variables, as before.
     values = {name: v.value for name, v in engine.service.get_process_variables("pi-1").items()}
     assert values == {"attempt": 1, "result": "done"}
+
+
+def test_extask_replay_folds_a_failure_and_a_completion_stored_in_the_v1_shape(engine, clock):
+    """The events reach the store without their runtime rows (as a version-1 server wrote them
+    long ago, say); a replay builds every read model from them as they are now read."""
+    task = locked_task(engine)
+    task.handle_failure(WORKER, clock.advance(1_000), error_message="boom", retries=1, retry_timeout=0)
+    task.complete(WORKER, clock.advance(1_000), {"local": var("kept")})
+    store_pending_events_in_v1_shape(engine, task)
+    assert engine.replay.verify().differences != []  # the live models never saw these events
+
+    engine.replay.rebuild()
+
+    with pytest.raises(NotFound):
+        engine.service.get_task(str(task.id))
+    logs = engine.service.query_history_log(HistoricExternalTaskLogQuery(external_task_id=str(task.id)), Page())
+    assert [(log.creation_log, log.failure_log, log.success_log) for log in logs] == [
+        (True, False, False), (False, True, False), (False, False, True),
+    ]
+    assert logs[1].error_message == "boom"
+    assert engine.replay.verify().differences == []

@@ -57,27 +57,45 @@ class SqlRuntimeReadModel:
 
     def fetchable_statement(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
         """The candidate query in the backend's SQL, with its parameters."""
-        filters = Filters()
-        # One index range per topic (ext_task_fetchable): an unlocked task counts as expired at 0,
-        # and the literals match the partial index's predicate.
-        filters.add("COALESCE(lock_expiration_time, 0) <= ?", epoch_millis(now))
-        filters.add("suspended = FALSE")
-        filters.add("(retries IS NULL OR retries > 0)")
-        topic_clauses, topic_params = [], []
-        for topic in request.topics:
-            clause, params = self._topic_clause(topic)
-            topic_clauses.append(clause)
-            topic_params.extend(params)
-        filters.add("(" + " OR ".join(topic_clauses) + ")", *topic_params)
         ordering = []
         if request.use_priority:
             ordering.append("priority DESC")
         ordering += [f"create_time {order.upper()}" for _, order in request.sorting]
-        statement = f"SELECT id, topic_name FROM {{ext_task}} t{filters.where()}"
-        if ordering:
-            statement += " ORDER BY " + ", ".join(ordering)
-        statement += " LIMIT ?"
+        if not ordering:
+            return self._fetchable_by_topic(request, now)
+        filters = self._fetchable_filters(now)
+        topic_clauses = [self._topic_clause(topic) for topic in request.topics]
+        filters.add("(" + " OR ".join(c for c, _ in topic_clauses) + ")", *[p for _, ps in topic_clauses for p in ps])
+        statement = f"SELECT id, topic_name FROM {{ext_task}} t{filters.where()} ORDER BY {', '.join(ordering)} LIMIT ?"
         return self._dialect.sql(statement), (*filters.params, request.max_tasks)
+
+    def _fetchable_by_topic(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
+        """Without a requested order: per topic, the first ``max_tasks`` entries of its range of
+        ext_task_fetchable, those free longest first. Walking the index in its own order reads no
+        more than that, however large the table; left free to choose, the planner would scan the
+        table itself once it expects matches to be common, and read every locked row on the way."""
+        branches, params = [], []
+        for topic in request.topics:
+            filters = self._fetchable_filters(now)
+            clause, topic_params = self._topic_clause(topic)
+            filters.add(clause, *topic_params)
+            branches.append(
+                "SELECT * FROM (SELECT id, topic_name, COALESCE(lock_expiration_time, 0) AS free_since "
+                f"FROM {{ext_task}} t{filters.where()} ORDER BY COALESCE(lock_expiration_time, 0) LIMIT ?) b"
+            )
+            params += [*filters.params, request.max_tasks]
+        # UNION: a topic asked for twice (with other filters) must not offer a task twice.
+        statement = f"SELECT id, topic_name FROM ({' UNION '.join(branches)}) c ORDER BY free_since LIMIT ?"
+        return self._dialect.sql(statement), (*params, request.max_tasks)
+
+    @staticmethod
+    def _fetchable_filters(now: datetime) -> Filters:
+        filters = Filters()
+        # The literals match ext_task_fetchable's predicate; an unlocked task counts as expired at 0.
+        filters.add("COALESCE(lock_expiration_time, 0) <= ?", epoch_millis(now))
+        filters.add("suspended = FALSE")
+        filters.add("(retries IS NULL OR retries > 0)")
+        return filters
 
     def next_availability(self, topics: Sequence[FetchTopic], now: datetime) -> datetime | None:
         """The earliest moment at which a task these topics would fetch (not suspended, retries

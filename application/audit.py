@@ -16,7 +16,7 @@ from eventsourcing.domain import DomainEventProtocol
 from application.dto import ExternalTaskDTO
 from application.errors import NotFound
 from application.event_store import ExternalTaskEventStore
-from domain.external_task import ExternalTask
+from domain.external_task import ExternalTask, to_millisecond
 from domain.variables import format_camunda_date
 
 # The library's envelope of every event; the rest of an event's attributes are its own fields.
@@ -61,12 +61,14 @@ class AuditTrail:
         NotFound before the task was created, and once it had ended.
         """
         events = self._events(task_id)
-        at = _to_millis(at)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=timezone.utc)  # naive times are UTC, as everywhere in extask
+        at = to_millisecond(at)
         task: ExternalTask | None = None
         ending = None
         for event in events:
             # Versions are a sequence, so the fold is the prefix up to the first later event.
-            if _to_millis(event.timestamp) > at:
+            if to_millisecond(event.timestamp) > at:
                 break
             task = event.mutate(task)  # type: ignore[arg-type]
             if ending is None and task is not None and task.is_removed:
@@ -97,12 +99,6 @@ class AuditTrail:
 
 def _not_found(task_id: str) -> NotFound:
     return NotFound(f"External task with id {task_id} does not exist")
-
-
-def _to_millis(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # naive times are UTC, as everywhere in extask
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _how_it_ended(task: ExternalTask, ending: DomainEventProtocol[UUID]) -> str:

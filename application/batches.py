@@ -26,6 +26,7 @@ from application.ports import Clock
 from application.queries import RetriesSelection
 from application.service import ExternalTaskService, utc_now
 from domain.batch import Batch
+from domain.external_task import to_millisecond
 
 PROGRESS_EVERY = 100
 
@@ -141,8 +142,7 @@ class BatchService:
         return batch
 
     def _now(self) -> datetime:
-        now = self._clock()
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+        return to_millisecond(self._clock())
 
 
 def batch_dto(batch: Batch) -> BatchDTO:

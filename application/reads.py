@@ -32,6 +32,7 @@ from application.queries import (
     RetriesSelection,
 )
 from application.query_checks import check_task_query
+from domain.external_task import to_millisecond
 from domain.variables import TypedValue
 
 
@@ -122,8 +123,7 @@ class ExternalTaskReads:
         return list(dict.fromkeys(ids))  # type: ignore[arg-type]
 
     def _query_time(self) -> datetime:
-        now = self._clock()
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+        return to_millisecond(self._clock())
 
     # -- tasks, history and incidents -----------------------------------------------------------
 

@@ -45,7 +45,7 @@ from application.queries import SORT_ORDERS, IncidentQuery, Page
 from application.reads import ExternalTaskReads
 from application.unit_of_work import UnitOfWork
 from domain.errors import DomainError, ensure_not_null, ensure_positive, java_text
-from domain.external_task import ExternalTask
+from domain.external_task import ExternalTask, to_millisecond
 from domain.process_instance import ProcessInstance
 from domain.variables import InvalidVariableValue, TypedValue, typed_variables
 
@@ -563,9 +563,7 @@ class ExternalTaskService(ExternalTaskReads):
         return self._command_locks[hash(key) % COMMAND_LOCK_STRIPES]
 
     def _now(self) -> datetime:
-        # Camunda keeps times to the millisecond; so do the read models, and so must the rules.
-        now = self._clock()
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+        return to_millisecond(self._clock())
 
     @staticmethod
     def _set_instance_variables(

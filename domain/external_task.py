@@ -43,6 +43,12 @@ def expiration(now: datetime, milliseconds: int, argument: str) -> datetime:
         raise InvalidArgument(f"{argument} is too large: {milliseconds}") from None
 
 
+def to_millisecond(moment: datetime) -> datetime:
+    """``moment`` cut to whole milliseconds: Camunda keeps times to the millisecond, so do the read
+    models, and so must the rules and every comparison with a Camunda date."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def epoch_millis(moment: datetime) -> int:
     # Integer arithmetic: float timestamps can turn .123 seconds into 122 milliseconds.
     return (moment - EPOCH) // timedelta(milliseconds=1)

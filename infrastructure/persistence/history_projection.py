@@ -236,8 +236,5 @@ class InMemoryHistoryStore:
 
     def rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every table's rows as tuples in ``HISTORY_COLUMNS`` order."""
-        return {
-            "hist_task_state": [tuple(r[c] for c in STATE_COLUMNS) for r in self.tasks.values()],
-            "hist_ext_task_log": [tuple(r[c] for c in LOG_COLUMNS) for r in self.logs],
-            "hist_incident": [tuple(r[c] for c in INCIDENT_COLUMNS) for r in self.incidents.values()],
-        }
+        records = {"hist_task_state": self.tasks.values(), "hist_ext_task_log": self.logs, "hist_incident": self.incidents.values()}
+        return {table: [tuple(r[c] for c in columns) for r in records[table]] for table, columns in HISTORY_COLUMNS.items()}

@@ -68,7 +68,7 @@ class ReplayInProgress(RuntimeError):
 class ReplayResult:
     events: int  # events folded
     position: int  # the last event the read models now reflect
-    rows: dict[str, int]  # rows per table after the rebuild
+    rows: dict[str, int]  # rows per table just after the swap
     seconds: float
     processes: int
 
@@ -135,8 +135,10 @@ class ReadModelReplay:
             events += self._apply_since(cursor, target, final, on_progress)
             self._swap(cursor)
             self._position.write(cursor, final)
+        seconds = time.perf_counter() - started
+        with self._transaction() as cursor:  # counted after the commit: writers need not wait for it
             rows = {table: self._count(cursor, table) for table in COLUMNS}
-        return ReplayResult(events, final, rows, time.perf_counter() - started, processes)
+        return ReplayResult(events, final, rows, seconds, processes)
 
     def _processes(self, target: int, wanted: int | None) -> int:
         if self._settings.dialect != "postgres":
@@ -158,8 +160,7 @@ class ReadModelReplay:
             for index in range(processes)
         ]
         if processes == 1:
-            events, _ = fold_partition(jobs[0], self._mapper, on_progress)
-            return events
+            return fold_partition(jobs[0], self._mapper, on_progress)
         # Spawned, not forked: this process has threads and open connections a fork would share.
         context = multiprocessing.get_context("spawn")
         progress = context.Value("q", 0)
@@ -174,31 +175,34 @@ class ReadModelReplay:
                     folded = progress.value
                 on_progress(folded - reported)
                 reported = folded
-        return sum(events for events, _ in results)
+        return sum(results)
 
     def _apply_since(self, cursor: Any, start: int, stop: int, on_progress: Progress) -> int:
         """Bring the fresh tables from event ``start`` to ``stop`` with the live projections' own
-        statements: history event by event, runtime rows for each aggregate the events changed."""
+        statements: history event by event, runtime rows for each aggregate the events changed.
+        The runtime rows are an aggregate's whole state, so each changed one is folded from its
+        first event; only its events after ``start`` reach the history."""
+        after_start = f"{self._notification_id} > ? AND {self._notification_id} <= ?"
+        cursor.execute(self._live.sql(f"SELECT DISTINCT originator_id FROM {self._events_table} WHERE {after_start}"), (start, stop))
+        originators = [_first(row) for row in cursor.fetchall()]
         fold = ReadModelFold(self._mapper)
         history = SqlHistoryStore(cursor, self._fresh)
-        changed = self._select_events(cursor, f"{self._notification_id} > ? AND {self._notification_id} <= ?", (start, stop))
-        for notification in changed:
-            fold.apply(notification, runtime=False, history_store=history)
-        on_progress(len(changed))
-        # The runtime rows are the aggregates' whole state: fold each changed one from its start.
-        originators = list({notification.originator_id for notification in changed})
-        aggregates = ReadModelFold(self._mapper)
         latest: dict[UUID, Any] = {}  # ended tasks included: their rows must go
+        applied = 0
         for chunk in range(0, len(originators), 500):
             ids = originators[chunk : chunk + 500]
-            for notification in self._select_events(
+            events = self._select_events(
                 cursor, f"originator_id IN ({', '.join('?' * len(ids))}) AND {self._notification_id} <= ?", (*ids, stop),
-            ):
-                aggregate = aggregates.apply(notification, history=False)
+            )
+            for notification in events:
+                new = notification.id > start
+                aggregate = fold.apply(notification, history=new, history_store=history)
+                applied += new
                 if aggregate is not None:
                     latest[aggregate.id] = aggregate
         RuntimeProjection(self._fresh).write(cursor, latest.values())
-        return len(changed)
+        on_progress(applied)
+        return applied
 
     def _select_events(self, cursor: Any, where: str, params: tuple[Any, ...]) -> list[StoredNotification]:
         """Read on the caller's cursor: the library's reader connections would wait for our lock."""

@@ -61,14 +61,14 @@ class ReadModelFold:
         self.history = InMemoryHistoryStore()
         self.events = 0
 
-    def apply(self, notification: Any, *, history: bool = True, runtime: bool = True, history_store: Any = None) -> Any | None:
-        """Fold one stored event into the history (``history_store`` if given) and the aggregates;
-        answers the aggregate it changed (None for other aggregates', or without ``runtime``)."""
+    def apply(self, notification: Any, *, history: bool = True, history_store: Any = None) -> Any | None:
+        """Fold one stored event into the aggregates and, with ``history``, into the history
+        (``history_store`` if given); answers the aggregate it changed (None for other aggregates')."""
         event = self._mapper.to_domain_event(notification)
         self.events += 1
         if history:
             self._projection.apply(history_store or self.history, notification.id, event)
-        if not runtime or not isinstance(event, (ExternalTask.Event, ProcessInstance.Event)):
+        if not isinstance(event, (ExternalTask.Event, ProcessInstance.Event)):
             return None  # batches have no read model rows
         aggregate = event.mutate(self.aggregates.get(event.originator_id))
         if isinstance(aggregate, ExternalTask) and aggregate.is_removed:
@@ -172,7 +172,7 @@ def connect(settings: DatabaseSettings, *, write: bool = False) -> Iterator[Any]
         connection.close()  # without a COMMIT, this rolls back
 
 
-def write_rows(settings: DatabaseSettings, dialect: Dialect, rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, int]:
+def write_rows(settings: DatabaseSettings, dialect: Dialect, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     """Append the rows to ``dialect``'s tables in one transaction (COPY on PostgreSQL)."""
     with connect(settings, write=True) as connection:
         for table, table_rows in rows.items():
@@ -184,7 +184,6 @@ def write_rows(settings: DatabaseSettings, dialect: Dialect, rows: dict[str, lis
             elif table_rows:
                 placeholders = ", ".join("?" * len(COLUMNS[table]))
                 connection.executemany(f"INSERT INTO {dialect.table(table)} ({columns}) VALUES ({placeholders})", table_rows)
-    return {table: len(table_rows) for table, table_rows in rows.items()}
 
 
 @dataclass(frozen=True)
@@ -196,15 +195,16 @@ class PartitionJob:
     target: Dialect  # the tables the rows go to
 
 
-def fold_partition(job: PartitionJob, mapper: Any = None, on_progress: Callable[[int], None] = lambda n: None) -> tuple[int, dict[str, int]]:
-    """Fold one partition's events up to ``job.stop`` and write its rows; answers the events folded
-    and the rows written per table. Runs in a worker process too, where it builds its own mapper."""
+def fold_partition(job: PartitionJob, mapper: Any = None, on_progress: Callable[[int], None] = lambda n: None) -> int:
+    """Fold one partition's events up to ``job.stop`` and write its rows; answers how many events
+    it folded. Runs in a worker process too, where it builds its own mapper."""
     if mapper is None:
         mapper = _mapper(job.settings)
     fold = ReadModelFold(mapper)
     reader = EventReader(job.settings, job.events_table, job.partition)
     fold.fold(reader.batches(0, job.stop), history_until=job.stop, on_progress=on_progress)
-    return fold.events, write_rows(job.settings, job.target, fold.rows(job.target))
+    write_rows(job.settings, job.target, fold.rows(job.target))
+    return fold.events
 
 
 _progress: Any = None  # a worker process's shared counter of events folded
@@ -215,7 +215,7 @@ def init_worker(progress: Any) -> None:
     _progress = progress
 
 
-def fold_partition_in_worker(job: PartitionJob) -> tuple[int, dict[str, int]]:
+def fold_partition_in_worker(job: PartitionJob) -> int:
     def count(events: int) -> None:
         with _progress.get_lock():
             _progress.value += events

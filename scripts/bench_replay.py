@@ -6,8 +6,9 @@
 The store is filled in a fresh schema (or SQLite file) through the domain model itself: order
 processes whose tasks are created, locked, failed with retries, locked again and completed, with
 process variables set on completion, and one order in twenty left in an incident; ten events per
-order (nine for those). Filling is not timed. Then ``extask replay`` and ``extask replay --verify`` run as the
-command line runs them, and their events per second are printed.
+order (nine for those). Filling is not timed. Then the store is replayed and verified through the
+same calls ``extask replay`` and ``extask replay --verify`` make, and their events per second are
+printed.
 """
 
 from __future__ import annotations

@@ -106,11 +106,13 @@ def run_workers(
 ) -> tuple[float, Counter[str]]:
     """W threads fetch and complete until ``tasks`` completions are done; returns seconds and completions."""
     done = Counter()
+    completed = 0  # how many completions so far: summing ``done`` on every one costs O(tasks)
     done_lock = threading.Lock()
     finished = threading.Event()
     errors: list[BaseException] = []
 
     def work(index: int) -> None:
+        nonlocal completed
         worker_id = f"bench-worker-{index}"
         try:
             while not finished.is_set():
@@ -124,7 +126,8 @@ def run_workers(
                         complete(task_id, worker_id)
                     with done_lock:
                         done[task_id] += 1
-                        if sum(done.values()) >= tasks:
+                        completed += 1
+                        if completed >= tasks:
                             finished.set()
         except BaseException as error:  # reported by the caller
             errors.append(error)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from eventsourcing.domain import Aggregate
 
@@ -21,12 +20,18 @@ MAX_GROUPS_PER_TRANSACTION = 2_000
 CommitGroups = Callable[[Sequence[Sequence[Aggregate]]], list[bool]]
 
 
-@dataclass
 class _Request:
-    groups: Sequence[Sequence[Aggregate]]
-    done: threading.Event = field(default_factory=threading.Event)
-    accepted: list[bool] | None = None
-    error: BaseException | None = None
+    """One caller's groups; ``done`` is held until the writer has its answer (a bare lock is the
+    cheapest way to park a thread and wake it)."""
+
+    __slots__ = ("groups", "done", "accepted", "error")
+
+    def __init__(self, groups: Sequence[Sequence[Aggregate]]) -> None:
+        self.groups = groups
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.accepted: list[bool] | None = None
+        self.error: BaseException | None = None
 
 
 class GroupCommitter:
@@ -44,7 +49,7 @@ class GroupCommitter:
         self._ensure_writer()
         request = _Request(groups)
         self._queue.put(request)
-        request.done.wait()
+        request.done.acquire()
         if request.error is not None:
             raise request.error
         assert request.accepted is not None
@@ -92,10 +97,10 @@ class GroupCommitter:
         except BaseException as error:  # every waiting caller hears of it
             for request in batch:
                 request.error = error
-                request.done.set()
+                request.done.release()
             return
         position = 0
         for request in batch:
             request.accepted = accepted[position : position + len(request.groups)]
             position += len(request.groups)
-            request.done.set()
+            request.done.release()

@@ -2,7 +2,7 @@
 
 It is the library's ``Application`` with three additions:
 - the aggregates of each save travel with their events to the recorder, which writes the runtime
-  read model in the same transaction;
+  read model in the same transaction (from the aggregates' state, where their events changed it);
 - ``commit`` writes many independent groups of aggregates (one group per command) in one
   transaction; a group whose aggregates were changed meanwhile is refused alone, the rest commit;
 - a cache of committed aggregates spares a database read per command. It only ever hands out
@@ -66,9 +66,9 @@ class ExternalTaskEventStore(Application[UUID]):
         """Write each group's pending events and runtime rows; one transaction, one result per group."""
         prepared = []
         for group in groups:
-            events = [event for aggregate in group for event in aggregate.collect_events()]
-            stored = [self.mapper.to_stored_event(event) for event in events]
-            prepared.append((stored, list(group)))
+            saved = [(aggregate, aggregate.collect_events()) for aggregate in group]
+            stored = [self.mapper.to_stored_event(event) for _, events in saved for event in events]
+            prepared.append((stored, saved))
         accepted = self.recorder.insert_event_groups(prepared)  # type: ignore[attr-defined]
         with self._cache_lock:
             for ok, group in zip(accepted, groups):

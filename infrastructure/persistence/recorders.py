@@ -3,7 +3,8 @@
 The application recorders write the runtime read model in the same transaction as the events
 (the insert hook), and insert many commands' events in one transaction (``insert_event_groups``):
 under the event store's write lock they check each group's versions against the stored ones, so a
-group that lost to a concurrent writer is refused alone while the others commit. The tracking
+group that lost to a concurrent writer is refused alone while the others commit. On PostgreSQL
+that transaction is one statement (``postgres_commit``). The tracking
 recorders own the history tables, so history rows and the projection's position commit together
 (exactly-once). The library is told to use these classes by topic in ``database.py``.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
+
+import psycopg
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
@@ -29,40 +32,46 @@ from eventsourcing.sqlite import (
 from psycopg.sql import SQL
 
 from infrastructure.persistence.history_tables import HISTORY_TABLES
+from infrastructure.persistence.postgres_commit import batch_document, commit_function, commit_statement
 from infrastructure.persistence.runtime_projection import RuntimeProjection
 from infrastructure.persistence.runtime_tables import RUNTIME_TABLES
 from infrastructure.persistence.sql import Dialect
 
-EventGroup = tuple[Sequence[StoredEvent], Sequence[Any]]  # (stored events, the aggregates they came from)
+# A group: the stored events of one command, and each aggregate it saved with its domain events.
+Saved = tuple[Any, Sequence[Any]]
+EventGroup = tuple[Sequence[StoredEvent], Sequence[Saved]]
 
 
 def accepted_groups(groups: Sequence[EventGroup], stored_versions: dict[UUID, int]) -> list[bool]:
-    """Which groups continue their aggregates' stored history exactly (in order, within the batch too)."""
-    next_version = {originator_id: version + 1 for originator_id, version in stored_versions.items()}
+    """Which groups continue their aggregates' stored history exactly (and come first in the batch
+    to change them)."""
     accepted = []
-    for stored_events, _ in groups:
-        expected = dict(next_version)
-        ok = True
+    for (stored_events, _), ok in zip(groups, distinct_groups(groups)):
+        expected = {}
         for event in stored_events:
-            if event.originator_version != expected.get(event.originator_id, 1):
+            next_version = expected.get(event.originator_id, stored_versions.get(event.originator_id, 0) + 1)
+            if event.originator_version != next_version:
                 ok = False
                 break
-            expected[event.originator_id] = event.originator_version + 1
-        if ok:
-            next_version = expected
+            expected[event.originator_id] = next_version + 1
         accepted.append(ok)
     return accepted
 
 
 def distinct_groups(groups: Sequence[EventGroup]) -> list[bool]:
-    """Refuse a group that writes an event an earlier group of the same batch already writes."""
-    claimed: set[tuple[UUID, int]] = set()
+    """Refuse a group that changes an aggregate an earlier group of the same batch changes.
+
+    A command decides on committed state only, so two groups of one batch changing one aggregate
+    were decided on the same state and at most the first can stand. It also leaves each
+    aggregate's runtime rows to one group, so a batch's changes can be applied in any order.
+    """
+    claimed: set[UUID] = set()
     distinct = []
     for stored_events, _ in groups:
-        keys = {(event.originator_id, event.originator_version) for event in stored_events}
-        ok = not (keys & claimed)
+        ids = {event.originator_id for event in stored_events}
+        ok = not (ids & claimed)
         if ok:
-            claimed |= keys
+            claimed |= ids
         distinct.append(ok)
     return distinct
 
@@ -71,8 +80,8 @@ def _ids(groups: Sequence[EventGroup]) -> list[UUID]:
     return list({event.originator_id for stored_events, _ in groups for event in stored_events})
 
 
-def _aggregates(groups: Sequence[EventGroup], accepted: Sequence[bool]) -> list[Any]:
-    return [aggregate for (_, aggregates), ok in zip(groups, accepted) if ok for aggregate in aggregates]
+def _saved(groups: Sequence[EventGroup], accepted: Sequence[bool]) -> list[Saved]:
+    return [saved for (_, group), ok in zip(groups, accepted) if ok for saved in group]
 
 
 class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
@@ -111,7 +120,8 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
                     stored_versions.update({UUID(r["originator_id"]): r["version"] for r in cursor.fetchall()})
                 accepted = accepted_groups(groups, stored_versions)
                 events = [e for (stored, _), ok in zip(groups, accepted) if ok for e in stored]
-                self._insert_events(cursor, events, aggregates=_aggregates(groups, accepted))
+                super()._insert_events(cursor, events)
+                self.runtime_projection.apply(cursor, self.runtime_projection.changes(_saved(groups, accepted)))
                 connection.commit()
             except BaseException:
                 connection.rollback()
@@ -125,16 +135,12 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.dialect = Dialect("postgres", self.datastore.schema)
         self.runtime_projection = RuntimeProjection(self.dialect)
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)
-        table = f'"{self.datastore.schema}"."{self.events_table_name}"'
-        self._insert_new_events_statement = (
-            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
-            "SELECT originator_id, originator_version, topic, state "
-            f'FROM unnest(%s::"{self.datastore.schema}"."{self.stored_event_type_name}"[]) '
-            "ON CONFLICT DO NOTHING RETURNING originator_id, originator_version"
-        )
-        self._delete_events_statement = (
-            f"DELETE FROM {table} WHERE (originator_id, originator_version) IN "
-            "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+        self.sql_create_statements.append(SQL(commit_function(self.dialect, self.events_table_name)))
+        self._commit_statement = commit_statement(self.dialect)
+        self._stored_versions_statement = (
+            "SELECT originator_id, MAX(originator_version) AS version "
+            f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
         )
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -146,36 +152,29 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
             self.runtime_projection.write(runtime_cursor, kwargs.get("aggregates", ()))
 
     def insert_event_groups(self, groups: Sequence[EventGroup]) -> list[bool]:
-        # An event's version is its aggregate's loaded version + 1, so a decision made on stale
-        # state always collides with a stored event and never leaves a gap: the insert itself is
-        # the version check. Pipelined, the transaction costs two round trips.
-        candidates = distinct_groups(groups)
-        with self.datastore.get_connection() as connection:
-            with connection.pipeline(), connection.transaction(), connection.cursor() as cursor:
-                self._lock_table(cursor)
-                events = [e for (stored, _), ok in zip(groups, candidates) if ok for e in stored]
-                cursor.execute(
-                    self._insert_new_events_statement,
-                    ([self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state) for e in events],),
-                    prepare=True,
-                )
-                inserted = {(row["originator_id"], row["originator_version"]) for row in cursor.fetchall()}
-                accepted = [
-                    ok and all((e.originator_id, e.originator_version) in inserted for e in stored)
-                    for (stored, _), ok in zip(groups, candidates)
-                ]
-                # A refused group may have had some of its events inserted (another aggregate's).
-                orphans = [
-                    e for (stored, _), ok, was in zip(groups, accepted, candidates) if was and not ok for e in stored
-                    if (e.originator_id, e.originator_version) in inserted
-                ]
-                if orphans:
-                    cursor.execute(
-                        self._delete_events_statement,
-                        ([e.originator_id for e in orphans], [e.originator_version for e in orphans]),
-                    )
-                self.runtime_projection.write(cursor, _aggregates(groups, accepted))
+        # One statement (postgres_commit). When an event collides with a stored one, the statement
+        # wrote nothing: the stale groups are found from the stored versions and the others sent
+        # again, until a statement commits (or no group is left).
+        accepted = distinct_groups(groups)
+        while any(accepted):
+            candidates = [group for group, ok in zip(groups, accepted) if ok]
+            changes = self.runtime_projection.changes(saved for _, group in candidates for saved in group)
+            document = batch_document([stored for stored, _ in candidates], changes, self.datastore.lock_timeout)
+            with self.datastore.get_connection() as connection:
+                try:
+                    connection.execute(self._commit_statement, (document,), prepare=True)
+                    return accepted
+                except psycopg.errors.UniqueViolation:
+                    still = iter(accepted_groups(candidates, self._stored_versions(connection, _ids(candidates))))
+                    refreshed = [ok and next(still) for ok in accepted]
+                    if refreshed == accepted:
+                        raise  # not a stale group: a row the runtime changes should never collide with
+            accepted = refreshed
         return accepted
+
+    def _stored_versions(self, connection: Any, ids: list[UUID]) -> dict[UUID, int]:
+        rows = connection.execute(self._stored_versions_statement, (ids,)).fetchall()
+        return {row["originator_id"]: row["version"] for row in rows}
 
 
 class SQLiteHistoryRecorder(SQLiteTrackingRecorder):

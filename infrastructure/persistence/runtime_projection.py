@@ -2,17 +2,22 @@
 
 The rows are the aggregates' current state, which is the fold of their events, so the runtime
 model is always exactly consistent with the event store, and replaying the events reproduces it.
+A save's changes are worked out once (``RuntimeChanges``), then either executed here statement by
+statement or handed to the database whole (``postgres_commit``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain.external_task import ExternalTask, epoch_millis
 from domain.process_instance import ProcessInstance
-from infrastructure.persistence.sql import Dialect, delete_where_in, execute, executemany
+from infrastructure.persistence.runtime_tables import RUNTIME_KEYS
+from infrastructure.persistence.sql import Dialect, delete_where_in, executemany
 from infrastructure.persistence.task_query import variable_search_columns
 
 TASK_COLUMNS = (
@@ -44,46 +49,77 @@ RUNTIME_COLUMNS = {
 }
 
 
-def upsert(table: str, columns: tuple[str, ...]) -> str:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+# The column a table's rows are deleted by: a task's or an instance's rows all go at once.
+DELETION_KEYS = {
+    "ext_task": "id",
+    "task_var": "task_id",
+    "incident": "configuration",
+    "proc_inst": "id",
+    "proc_var": "process_instance_id",
+}
+# Events after which a live aggregate's variables in the runtime tables are written again.
+TASK_VARIABLE_EVENTS = (ExternalTask.Created, ExternalTask.Failed)
+INCIDENT_ROW_EVENTS = (ExternalTask.IncidentCreated, ExternalTask.IncidentAnnotated)
+
+
+def upsert(table: str) -> str:
+    """Insert a row, or overwrite the row with its key: the runtime rows are always whole."""
+    columns = RUNTIME_COLUMNS[table]
+    keys = RUNTIME_KEYS[table]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
     return (
         f"INSERT INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     )
 
 
-UPSERT_TASK = upsert("ext_task", TASK_COLUMNS)
-UPSERT_INCIDENT = upsert("incident", INCIDENT_COLUMNS)
-UPSERT_INSTANCE = upsert("proc_inst", INSTANCE_COLUMNS)
-INSERT_VARIABLE = (
-    f"INSERT INTO {{proc_var}} ({', '.join(PROCESS_VARIABLE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(PROCESS_VARIABLE_COLUMNS))})"
-)
-# A live task's local variables are only ever added or overwritten, never removed.
-UPSERT_TASK_VARIABLE = (
-    f"INSERT INTO {{task_var}} ({', '.join(TASK_VARIABLE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(TASK_VARIABLE_COLUMNS))}) "
-    "ON CONFLICT (task_id, name) DO UPDATE SET type = excluded.type, value = excluded.value, "
-    "value_info = excluded.value_info"
-)
+UPSERTS = {table: upsert(table) for table in RUNTIME_COLUMNS}
 
 
 def millis(moment: Any) -> int | None:
     return None if moment is None else epoch_millis(moment)
 
 
+@dataclass
+class RuntimeChanges:
+    """What one transaction changes in the runtime tables: per table, the rows whose deletion key
+    (``DELETION_KEYS``) is one of ``deletions``, deleted first; then ``rows`` (in
+    ``RUNTIME_COLUMNS`` order), each inserted or overwriting the row with its key."""
+
+    deletions: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
+
+
 class RuntimeProjection:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
 
+    def changes(self, saved: Iterable[tuple[Any, Sequence[Any] | None]]) -> RuntimeChanges:
+        """The runtime changes of saved aggregates, each with the events it was saved with.
+
+        The rows are an aggregate's current state; its events only tell which tables it changed,
+        so that a lock rewrites the task row and nothing else. ``None`` for the events: they are
+        not known (a replay catching up), so every row the aggregate has is written again.
+        """
+        changes = RuntimeChanges()
+        for aggregate, events in saved:
+            if events is not None and not events:
+                continue  # loaded by the command, left unchanged
+            if isinstance(aggregate, ExternalTask):
+                self._task_changes(changes, aggregate, events)
+            elif isinstance(aggregate, ProcessInstance):
+                self._instance_changes(changes, aggregate, events)
+        return changes
+
     def write(self, cursor: Any, aggregates: Iterable[Any]) -> None:
-        tasks, instances = [], []
-        for aggregate in aggregates:
-            (tasks if isinstance(aggregate, ExternalTask) else instances).append(aggregate)
-        self._write_tasks(cursor, tasks)
-        for instance in instances:
-            if isinstance(instance, ProcessInstance):
-                self._write_instance(cursor, instance)
+        """Write every runtime row of these aggregates, whatever their events changed."""
+        self.apply(cursor, self.changes((aggregate, None) for aggregate in aggregates))
+
+    def apply(self, cursor: Any, changes: RuntimeChanges) -> None:
+        for table, keys in changes.deletions.items():
+            delete_where_in(cursor, self.dialect, table, DELETION_KEYS[table], keys)
+        for table, rows in changes.rows.items():
+            executemany(cursor, self.dialect, UPSERTS[table], rows)
 
     def rows(self, aggregates: Iterable[Any]) -> dict[str, list[tuple[Any, ...]]]:
         """Every runtime row of these aggregates, by table, in ``RUNTIME_COLUMNS`` order: what a
@@ -96,37 +132,46 @@ class RuntimeProjection:
                 live_instances.append(aggregate)
         return {
             "ext_task": [self._task_row(t) for t in live_tasks],
-            "task_var": self._task_variable_rows(live_tasks),
+            "task_var": [row for t in live_tasks for row in self._task_variable_rows(t)],
             "incident": [self._incident_row(t) for t in live_tasks if t.incident_id is not None],
             "proc_inst": [self._instance_row(i) for i in live_instances],
             "proc_var": [row for i in live_instances for row in self._variable_rows(i)],
         }
 
-    def _write_tasks(self, cursor: Any, tasks: list[ExternalTask]) -> None:
-        live = [t for t in tasks if not t.is_removed]
-        removed = [str(t.id) for t in tasks if t.is_removed]
-        executemany(cursor, self.dialect, UPSERT_TASK, [self._task_row(t) for t in live])
-        delete_where_in(cursor, self.dialect, "ext_task", "id", removed)
-        delete_where_in(cursor, self.dialect, "task_var", "task_id", removed)
-        executemany(cursor, self.dialect, UPSERT_TASK_VARIABLE, self._task_variable_rows(live))
-        # An incident lives exactly as long as the task has one.
-        executemany(
-            cursor, self.dialect, UPSERT_INCIDENT,
-            [self._incident_row(t) for t in live if t.incident_id is not None],
-        )
-        delete_where_in(
-            cursor, self.dialect, "incident", "configuration",
-            removed + [str(t.id) for t in live if t.incident_id is None],
-        )
-
-    def _write_instance(self, cursor: Any, instance: ProcessInstance) -> None:
-        instance_id = instance.process_instance_id
-        execute(cursor, self.dialect, "DELETE FROM {proc_var} WHERE process_instance_id = ?", (instance_id,))
-        if instance.deleted:
-            execute(cursor, self.dialect, "DELETE FROM {proc_inst} WHERE id = ?", (instance_id,))
+    def _task_changes(self, changes: RuntimeChanges, task: ExternalTask, events: Sequence[Any] | None) -> None:
+        task_id = str(task.id)
+        if task.is_removed:
+            changes.deletions["ext_task"].append(task_id)
+            changes.deletions["incident"].append(task_id)
+            # A live task's local variables are only ever added, so none stored means none to delete.
+            if task.local_variables or events is None:
+                changes.deletions["task_var"].append(task_id)
             return
-        execute(cursor, self.dialect, UPSERT_INSTANCE, self._instance_row(instance))
-        executemany(cursor, self.dialect, INSERT_VARIABLE, self._variable_rows(instance))
+        changes.rows["ext_task"].append(self._task_row(task))
+        if task.local_variables and _any_of(events, TASK_VARIABLE_EVENTS):
+            changes.rows["task_var"].extend(self._task_variable_rows(task))
+        # An incident lives exactly as long as the task has one.
+        if task.incident_id is not None:
+            if _any_of(events, INCIDENT_ROW_EVENTS):
+                changes.rows["incident"].append(self._incident_row(task))
+        elif _any_of(events, (ExternalTask.IncidentResolved,)):
+            changes.deletions["incident"].append(task_id)
+
+    def _instance_changes(
+        self, changes: RuntimeChanges, instance: ProcessInstance, events: Sequence[Any] | None
+    ) -> None:
+        instance_id = instance.process_instance_id
+        if instance.deleted:
+            changes.deletions["proc_inst"].append(instance_id)
+            changes.deletions["proc_var"].append(instance_id)
+            return
+        changes.rows["proc_inst"].append(self._instance_row(instance))
+        if _any_of(events, (ProcessInstance.VariablesSet,)):
+            # The variables are replaced as a whole: a deleted variable's row must go.
+            changes.deletions["proc_var"].append(instance_id)
+            changes.rows["proc_var"].extend(self._variable_rows(instance))
+        elif _any_of(events, (ProcessInstance.Started,)):
+            changes.rows["proc_var"].extend(self._variable_rows(instance))
 
     @staticmethod
     def _instance_row(instance: ProcessInstance) -> tuple[Any, ...]:
@@ -144,12 +189,11 @@ class RuntimeProjection:
         ]
 
     @staticmethod
-    def _task_variable_rows(tasks: list[ExternalTask]) -> list[tuple[Any, ...]]:
+    def _task_variable_rows(task: ExternalTask) -> list[tuple[Any, ...]]:
         return [
-            (str(t.id), t.execution_id, name, value["type"], json.dumps(value.get("value")),
+            (str(task.id), task.execution_id, name, value["type"], json.dumps(value.get("value")),
              json.dumps(value.get("valueInfo") or {}))
-            for t in tasks
-            for name, value in t.local_variables.items()
+            for name, value in task.local_variables.items()
         ]
 
     @staticmethod
@@ -171,3 +215,8 @@ class RuntimeProjection:
             task.process_definition_id, task.process_definition_key, task.execution_id,
             task.activity_id, task.tenant_id, task.incident_annotation,
         )
+
+
+def _any_of(events: Sequence[Any] | None, kinds: tuple[type, ...]) -> bool:
+    """Whether one of ``events`` is of these kinds; unknown events (None) might be."""
+    return events is None or any(isinstance(event, kinds) for event in events)

@@ -51,14 +51,6 @@ def fill(engine, size: int) -> None:
             raise RuntimeError("a group was refused while filling an empty store")
 
 
-def plan(engine, request: FetchAndLockRequest) -> str:
-    """EXPLAIN of the candidate query, as the runtime read model builds it."""
-    statement, params = engine.runtime.fetchable_statement(request, engine.service._now())
-    with engine.event_store.recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute("EXPLAIN " + statement, params)
-        return "\n".join(row["QUERY PLAN"] for row in cursor.fetchall())
-
-
 def measure(url: str, size: int, fetches: int, max_tasks: int) -> dict:
     engine = build_engine(url)
     try:
@@ -73,7 +65,7 @@ def measure(url: str, size: int, fetches: int, max_tasks: int) -> dict:
             )
             for topic in TOPICS
         ]
-        query_plan = plan(engine, requests[0])
+        query_plan = engine.runtime.explain_fetchable(requests[0], engine.service._now())
         # Every measured fetch must find a full batch: rotate over the topics, and stop before
         # the free half of the table runs out.
         fetches = min(fetches, size // 2 // max_tasks)

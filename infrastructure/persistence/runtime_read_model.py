@@ -43,17 +43,39 @@ class SqlRuntimeReadModel:
         self._dialect = dialect
 
     def _rows(self, statement: str, params: Iterable[Any] = ()) -> list[Any]:
-        with self._datastore.transaction(commit=False) as cursor:
-            cursor.execute(self._dialect.sql(statement), tuple(params))
-            return cursor.fetchall()
+        return self._select(self._dialect.sql(statement), tuple(params))
+
+    def _select(self, statement: str, params: tuple[Any, ...], *, walk_indexes: bool = False) -> list[Any]:
+        """The rows of one statement in the backend's SQL. ``walk_indexes``: the statement reads
+        the first entries of an index in its order, which PostgreSQL must not trade for reading
+        every match and sorting them (as a stale estimate makes it do)."""
+        if self._dialect.name != "postgres":
+            with self._datastore.transaction(commit=False) as cursor:
+                cursor.execute(statement, params)
+                return cursor.fetchall()
+        with self._datastore.get_connection() as connection:
+            if not walk_indexes:
+                # One statement is a transaction of its own: one round trip rather than three.
+                return connection.execute(statement, params).fetchall()
+            with connection.transaction():
+                connection.execute("SET LOCAL enable_bitmapscan = off")
+                return connection.execute(statement, params).fetchall()
 
     # -- fetch-and-lock -------------------------------------------------------------------------
 
     def select_fetchable(self, request: FetchAndLockRequest, now: datetime) -> list[tuple[str, str]]:
         statement, params = self.fetchable_statement(request, now)
-        with self._datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, params)
-            return [(row["id"], row["topic_name"]) for row in cursor.fetchall()]
+        rows = self._select(statement, params, walk_indexes=_walks_index(request))
+        return [(row["id"], row["topic_name"]) for row in rows]
+
+    def explain_fetchable(self, request: FetchAndLockRequest, now: datetime) -> str:
+        """The database's plan for the candidate query, chosen as ``select_fetchable`` has it chosen."""
+        statement, params = self.fetchable_statement(request, now)
+        if self._dialect.name != "postgres":
+            rows = self._select("EXPLAIN QUERY PLAN " + statement, params)
+            return "\n".join(row["detail"] for row in rows)
+        rows = self._select("EXPLAIN " + statement, params, walk_indexes=_walks_index(request))
+        return "\n".join(row["QUERY PLAN"] for row in rows)
 
     def fetchable_statement(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
         """The candidate query in the backend's SQL, with its parameters."""
@@ -75,6 +97,9 @@ class SqlRuntimeReadModel:
         more than that, however large the table; left free to choose, the planner would scan the
         table itself once it expects matches to be common, and read every locked row on the way."""
         branches, params = [], []
+        # On a table never analysed (a new one, or one that just grew fast) PostgreSQL believes few
+        # rows match, and would rather read all of a topic's matches and sort them; ``_select``
+        # is told to keep it walking the index (``walk_indexes``).
         for topic in request.topics:
             filters = self._fetchable_filters(now)
             clause, topic_params = self._topic_clause(topic)
@@ -262,6 +287,11 @@ class SqlRuntimeReadModel:
         filters = incident_filters(query)
         rows = self._rows(f"SELECT COUNT(*) AS n FROM {{incident}}{filters.where()}", filters.params)
         return int(rows[0]["n"])
+
+
+def _walks_index(request: FetchAndLockRequest) -> bool:
+    """Without a requested order, the candidates are the first entries of ext_task_fetchable."""
+    return not (request.use_priority or request.sorting)
 
 
 def incident_filters(query: IncidentQuery) -> Filters:

@@ -62,17 +62,20 @@ class ExternalTaskEventStore(Application[UUID]):
 
     # -- writing --------------------------------------------------------------------------------
 
-    def commit(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
-        """Write each group's pending events and runtime rows; one transaction, one result per group."""
-        prepared = []
-        for group in groups:
-            saved = [(aggregate, aggregate.collect_events()) for aggregate in group]
-            stored = [self.mapper.to_stored_event(event) for _, events in saved for event in events]
-            prepared.append((stored, saved))
-        accepted = self.recorder.insert_event_groups(prepared)  # type: ignore[attr-defined]
+    def prepare(self, group: Sequence[Aggregate]) -> Any:
+        """One command's aggregates made ready for ``write``: their pending events collected and
+        encoded, their runtime changes worked out. Done by the thread that decided the command, so
+        that a group commit's writer has as little to do as possible."""
+        saved = [(aggregate, aggregate.collect_events()) for aggregate in group]
+        stored = [self.mapper.to_stored_event(event) for _, events in saved for event in events]
+        return self.recorder.prepare_group(stored, saved)  # type: ignore[attr-defined]
+
+    def write(self, groups: Sequence[Any]) -> list[bool]:
+        """Write prepared groups in one transaction; one result per group."""
+        accepted: list[bool] = self.recorder.insert_event_groups(groups)  # type: ignore[attr-defined]
         with self._cache_lock:
             for ok, group in zip(accepted, groups):
-                for aggregate in group:
+                for aggregate in group.aggregates:
                     if ok and not getattr(aggregate, "is_removed", False):
                         self._cache[aggregate.id] = aggregate
                         self._cache.move_to_end(aggregate.id)
@@ -81,6 +84,10 @@ class ExternalTaskEventStore(Application[UUID]):
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return accepted
+
+    def commit(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
+        """Write each group's pending events and runtime rows; one transaction, one result per group."""
+        return self.write([self.prepare(group) for group in groups])
 
 
 def _copy(aggregate: Aggregate) -> Aggregate:

@@ -1,10 +1,12 @@
 """Group commit: commands arriving concurrently share one transaction.
 
 Every write to the event store takes its table lock until commit, so one transaction per command
-caps throughput at the commit rate. Here each caller hands its groups of aggregates to a single
-writer thread and waits; the writer takes everything that queued up while the previous
-transaction was committing and writes it in one. Each caller learns, per group, whether it
-committed (a group that lost to a concurrent writer is refused alone) only once it is durable.
+caps throughput at the commit rate. Here each caller prepares its groups of aggregates (encodes
+their events, works out their rows) and hands them to a single writer thread, then waits; the
+writer takes everything that queued up while the previous transaction was committing and writes
+it in one. Each caller learns, per group, whether it committed (a group that lost to a concurrent
+writer is refused alone) only once it is durable. The writer is every command's bottleneck, which
+is why the preparing is done before the hand-over.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
 MAX_GROUPS_PER_TRANSACTION = 2_000
 
-CommitGroups = Callable[[Sequence[Sequence[Aggregate]]], list[bool]]
+PrepareGroup = Callable[[Sequence[Aggregate]], Any]
+WriteGroups = Callable[[Sequence[Any]], list[bool]]
 
 
 class _Request:
@@ -26,7 +30,7 @@ class _Request:
 
     __slots__ = ("groups", "done", "accepted", "error")
 
-    def __init__(self, groups: Sequence[Sequence[Aggregate]]) -> None:
+    def __init__(self, groups: Sequence[Any]) -> None:
         self.groups = groups
         self.done = threading.Lock()
         self.done.acquire()
@@ -35,8 +39,9 @@ class _Request:
 
 
 class GroupCommitter:
-    def __init__(self, commit_groups: CommitGroups) -> None:
-        self._commit_groups = commit_groups
+    def __init__(self, prepare: PrepareGroup, write: WriteGroups) -> None:
+        self._prepare = prepare
+        self._write_groups = write
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -47,7 +52,7 @@ class GroupCommitter:
         if not groups:
             return []
         self._ensure_writer()
-        request = _Request(groups)
+        request = _Request([self._prepare(group) for group in groups])
         self._queue.put(request)
         request.done.acquire()
         if request.error is not None:
@@ -93,7 +98,7 @@ class GroupCommitter:
 
     def _write(self, batch: list[_Request]) -> None:
         try:
-            accepted = self._commit_groups([group for request in batch for group in request.groups])
+            accepted = self._write_groups([group for request in batch for group in request.groups])
         except BaseException as error:  # every waiting caller hears of it
             for request in batch:
                 request.error = error

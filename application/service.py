@@ -87,7 +87,7 @@ class ExternalTaskService(ExternalTaskReads):
         self._history = history
         self._clock = clock
         self._availability = availability or _NoWakeUps()
-        self._committer = GroupCommitter(event_store.commit)
+        self._committer = GroupCommitter(event_store.prepare, event_store.write)
         # Commands on the same aggregate queue up here instead of racing each other's commits;
         # only writers in other processes can still conflict, and those are decided again.
         self._command_locks = [threading.Lock() for _ in range(COMMAND_LOCK_STRIPES)]

@@ -16,10 +16,10 @@ which every writer in every server process queues on.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 
 from infrastructure.persistence.runtime_projection import DELETION_KEYS, RUNTIME_COLUMNS, RuntimeChanges
@@ -32,17 +32,18 @@ FUNCTION_NAME = "extask_commit_groups"
 def commit_function(dialect: Dialect, events_table: str) -> str:
     """The DDL of ``extask_commit_groups(batch jsonb)``."""
     events = f'"{dialect.schema}"."{events_table}"'
+    groups = "jsonb_array_elements(batch->'groups') g"
     deletions = "\n".join(
         f"    IF batch->'delete' ? '{table}' THEN\n"
         f"        DELETE FROM {dialect.table(table)} WHERE {column} = ANY(ARRAY(\n"
-        f"            SELECT jsonb_array_elements_text(batch->'delete'->'{table}')));\n"
+        f"            SELECT jsonb_array_elements_text(g->'d'->'{table}') FROM {groups}));\n"
         "    END IF;"
         for table, column in DELETION_KEYS.items()
     )
     upserts = "\n".join(
         f"    IF batch->'rows' ? '{table}' THEN\n"
         f"        INSERT INTO {dialect.table(table)} SELECT r.*\n"
-        f"            FROM jsonb_array_elements(batch->'rows'->'{table}') x,\n"
+        f"            FROM {groups}, jsonb_array_elements(g->'r'->'{table}') x,\n"
         f"                 jsonb_populate_record(NULL::{dialect.table(table)}, x) r\n"
         f"            ON CONFLICT ({', '.join(RUNTIME_KEYS[table])}) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in RUNTIME_KEYS[table])
@@ -58,7 +59,9 @@ BEGIN
     LOCK TABLE {events} IN EXCLUSIVE MODE;
     INSERT INTO {events} (originator_id, originator_version, topic, state)
         SELECT (e->>0)::uuid, (e->>1)::bigint, e->>2, decode(e->>3, 'base64')
-        FROM jsonb_array_elements(batch->'events') WITH ORDINALITY AS x(e, n) ORDER BY n;
+        FROM jsonb_array_elements(batch->'groups') WITH ORDINALITY AS g(doc, gn),
+             jsonb_array_elements(g.doc->'e') WITH ORDINALITY AS x(e, n)
+        ORDER BY gn, n;
 {deletions}
 {upserts}
 END
@@ -69,26 +72,43 @@ def commit_statement(dialect: Dialect) -> str:
     return f'SELECT "{dialect.schema}".{FUNCTION_NAME}(%s::jsonb)'
 
 
-def batch_document(
-    groups: Sequence[Sequence[StoredEvent]], changes: RuntimeChanges, lock_timeout_seconds: int
-) -> str:
-    """The JSON document the function reads: events as ``[id, version, topic, state]`` (the state
-    in base64, byte for byte), runtime rows as objects keyed by column."""
-    events = [
-        [str(event.originator_id), event.originator_version, event.topic, base64.b64encode(event.state).decode("ascii")]
-        for stored in groups
-        for event in stored
-    ]
-    document: dict[str, Any] = {"lock_timeout": f"{lock_timeout_seconds}s", "events": events}
+@dataclass
+class BatchPart:
+    """One group's share of the batch document: a JSON object with its events (``e``), its
+    deletions (``d``, by table) and its rows (``r``, by table), and which tables those touch. The
+    writer only joins the parts."""
+
+    json: str
+    deletes: frozenset[str]
+    writes: frozenset[str]
+
+
+def batch_part(events: Sequence[StoredEvent], changes: RuntimeChanges) -> BatchPart:
+    """Events as ``[id, version, topic, state]`` (the state in base64, byte for byte), runtime
+    rows as objects keyed by column."""
     deletions = {table: keys for table, keys in changes.deletions.items() if keys}
-    if deletions:
-        document["delete"] = deletions
     rows = {
         table: [dict(zip(RUNTIME_COLUMNS[table], row)) for row in table_rows]
         for table, table_rows in changes.rows.items()
         if table_rows
     }
-    if rows:
-        document["rows"] = rows
-    # Variables are refused NaN and infinities before they get here; JSON has no word for them.
-    return json.dumps(document, separators=(",", ":"), allow_nan=False)
+    document = {
+        "e": [
+            [str(e.originator_id), e.originator_version, e.topic, base64.b64encode(e.state).decode("ascii")]
+            for e in events
+        ],
+        "d": deletions,
+        "r": rows,
+    }
+    # Variables are refused NaN and infinities before they get here (orjson would write null).
+    return BatchPart(orjson.dumps(document).decode(), frozenset(deletions), frozenset(rows))
+
+
+def batch_document(parts: Sequence[BatchPart], lock_timeout_seconds: int) -> str:
+    """The JSON document the function reads, joined from the groups' parts."""
+    deletes = sorted(frozenset().union(*(part.deletes for part in parts)))
+    writes = sorted(frozenset().union(*(part.writes for part in parts)))
+    return (
+        f'{{"lock_timeout":"{lock_timeout_seconds}s","delete":{orjson.dumps(deletes).decode()},'
+        f'"rows":{orjson.dumps(writes).decode()},"groups":[{",".join(part.json for part in parts)}]}}'
+    )

@@ -11,7 +11,9 @@ recorders own the history tables, so history rows and the projection's position 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -32,23 +34,40 @@ from eventsourcing.sqlite import (
 from psycopg.sql import SQL
 
 from infrastructure.persistence.history_tables import HISTORY_TABLES
-from infrastructure.persistence.postgres_commit import batch_document, commit_function, commit_statement
-from infrastructure.persistence.runtime_projection import RuntimeProjection
+from infrastructure.persistence.postgres_commit import (
+    BatchPart,
+    batch_document,
+    batch_part,
+    commit_function,
+    commit_statement,
+)
+from infrastructure.persistence.runtime_projection import RuntimeChanges, RuntimeProjection
 from infrastructure.persistence.runtime_tables import RUNTIME_TABLES
 from infrastructure.persistence.sql import Dialect
 
-# A group: the stored events of one command, and each aggregate it saved with its domain events.
+# An aggregate a command saved, with the domain events it was saved with.
 Saved = tuple[Any, Sequence[Any]]
-EventGroup = tuple[Sequence[StoredEvent], Sequence[Saved]]
+
+
+@dataclass
+class EventGroup:
+    """One command's save, made ready for a group commit by the thread that decided it, so that
+    the writer only has to put the batch together: its stored events, its aggregates, the runtime
+    changes they make, and (PostgreSQL) its part of the batch document."""
+
+    events: Sequence[StoredEvent]
+    aggregates: Sequence[Any]
+    changes: RuntimeChanges
+    part: BatchPart | None = None
 
 
 def accepted_groups(groups: Sequence[EventGroup], stored_versions: dict[UUID, int]) -> list[bool]:
     """Which groups continue their aggregates' stored history exactly (and come first in the batch
     to change them)."""
     accepted = []
-    for (stored_events, _), ok in zip(groups, distinct_groups(groups)):
-        expected = {}
-        for event in stored_events:
+    for group, ok in zip(groups, distinct_groups(groups)):
+        expected: dict[UUID, int] = {}
+        for event in group.events:
             next_version = expected.get(event.originator_id, stored_versions.get(event.originator_id, 0) + 1)
             if event.originator_version != next_version:
                 ok = False
@@ -67,8 +86,8 @@ def distinct_groups(groups: Sequence[EventGroup]) -> list[bool]:
     """
     claimed: set[UUID] = set()
     distinct = []
-    for stored_events, _ in groups:
-        ids = {event.originator_id for event in stored_events}
+    for group in groups:
+        ids = {event.originator_id for event in group.events}
         ok = not (ids & claimed)
         if ok:
             claimed |= ids
@@ -76,12 +95,16 @@ def distinct_groups(groups: Sequence[EventGroup]) -> list[bool]:
     return distinct
 
 
-def _ids(groups: Sequence[EventGroup]) -> list[UUID]:
-    return list({event.originator_id for stored_events, _ in groups for event in stored_events})
-
-
-def _saved(groups: Sequence[EventGroup], accepted: Sequence[bool]) -> list[Saved]:
-    return [saved for (_, group), ok in zip(groups, accepted) if ok for saved in group]
+def without_stale_groups(
+    groups: Sequence[EventGroup], accepted: list[bool], stored_versions: Callable[[list[UUID]], dict[UUID, int]]
+) -> list[bool]:
+    """After an event of the accepted groups collided with a stored one: the groups that still
+    continue their aggregates' stored history. If that refuses none, the collision was not a stale
+    group's, and the caller re-raises it."""
+    candidates = [group for group, ok in zip(groups, accepted) if ok]
+    ids = list({event.originator_id for group in candidates for event in group.events})
+    still = iter(accepted_groups(candidates, stored_versions(ids)))
+    return [ok and next(still) for ok in accepted]
 
 
 class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
@@ -102,31 +125,49 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
         self.runtime_projection.write(c, kwargs.get("aggregates", ()))
         return notification_ids
 
+    def prepare_group(self, events: Sequence[StoredEvent], saved: Sequence[Saved]) -> EventGroup:
+        return EventGroup(events, [aggregate for aggregate, _ in saved], self.runtime_projection.changes(saved))
+
     def insert_event_groups(self, groups: Sequence[EventGroup]) -> list[bool]:
-        with self.datastore.get_connection(commit=True) as connection:
-            cursor = connection.cursor()
-            # IMMEDIATE takes the write lock before the version check, not at the first insert.
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                ids = _ids(groups)
-                stored_versions: dict[UUID, int] = {}
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    cursor.execute(
-                        f"SELECT originator_id, MAX(originator_version) AS version FROM {self.events_table_name} "
-                        f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
-                        [i.hex for i in chunk],
+        # The events' primary key is the version check: a stale group's event collides with a
+        # stored one and fails the transaction, which is then tried again without the stale groups.
+        accepted = distinct_groups(groups)
+        while any(accepted):
+            candidates = [group for group, ok in zip(groups, accepted) if ok]
+            with self.datastore.get_connection(commit=True) as connection:
+                cursor = connection.cursor()
+                # IMMEDIATE takes the write lock at once rather than at the first insert.
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor.executemany(
+                        self.insert_events_statement,
+                        [(e.originator_id.hex, e.originator_version, e.topic, e.state) for g in candidates for e in g.events],
                     )
-                    stored_versions.update({UUID(r["originator_id"]): r["version"] for r in cursor.fetchall()})
-                accepted = accepted_groups(groups, stored_versions)
-                events = [e for (stored, _), ok in zip(groups, accepted) if ok for e in stored]
-                super()._insert_events(cursor, events)
-                self.runtime_projection.apply(cursor, self.runtime_projection.changes(_saved(groups, accepted)))
-                connection.commit()
-            except BaseException:
-                connection.rollback()
-                raise
+                    self.runtime_projection.apply(cursor, RuntimeChanges.merged(g.changes for g in candidates))
+                    connection.commit()
+                    return accepted
+                except sqlite3.IntegrityError:
+                    connection.rollback()
+                    refreshed = without_stale_groups(groups, accepted, lambda ids: self._stored_versions(cursor, ids))
+                    if refreshed == accepted:
+                        raise
+                except BaseException:
+                    connection.rollback()
+                    raise
+            accepted = refreshed
         return accepted
+
+    def _stored_versions(self, cursor: Any, ids: list[UUID]) -> dict[UUID, int]:
+        versions: dict[UUID, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            cursor.execute(
+                f"SELECT originator_id, MAX(originator_version) AS version FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
+                [i.hex for i in chunk],
+            )
+            versions.update({UUID(row["originator_id"]): row["version"] for row in cursor.fetchall()})
+        return versions
 
 
 class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
@@ -151,22 +192,24 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         with curs.connection.cursor() as runtime_cursor:
             self.runtime_projection.write(runtime_cursor, kwargs.get("aggregates", ()))
 
+    def prepare_group(self, events: Sequence[StoredEvent], saved: Sequence[Saved]) -> EventGroup:
+        changes = self.runtime_projection.changes(saved)
+        return EventGroup(events, [aggregate for aggregate, _ in saved], changes, batch_part(events, changes))
+
     def insert_event_groups(self, groups: Sequence[EventGroup]) -> list[bool]:
         # One statement (postgres_commit). When an event collides with a stored one, the statement
         # wrote nothing: the stale groups are found from the stored versions and the others sent
         # again, until a statement commits (or no group is left).
         accepted = distinct_groups(groups)
         while any(accepted):
-            candidates = [group for group, ok in zip(groups, accepted) if ok]
-            changes = self.runtime_projection.changes(saved for _, group in candidates for saved in group)
-            document = batch_document([stored for stored, _ in candidates], changes, self.datastore.lock_timeout)
+            parts = [group.part for group, ok in zip(groups, accepted) if ok and group.part is not None]
+            document = batch_document(parts, self.datastore.lock_timeout)
             with self.datastore.get_connection() as connection:
                 try:
                     connection.execute(self._commit_statement, (document,), prepare=True)
                     return accepted
                 except psycopg.errors.UniqueViolation:
-                    still = iter(accepted_groups(candidates, self._stored_versions(connection, _ids(candidates))))
-                    refreshed = [ok and next(still) for ok in accepted]
+                    refreshed = without_stale_groups(groups, accepted, lambda ids: self._stored_versions(connection, ids))
                     if refreshed == accepted:
                         raise  # not a stale group: a row the runtime changes should never collide with
             accepted = refreshed

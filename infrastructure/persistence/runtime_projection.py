@@ -89,6 +89,17 @@ class RuntimeChanges:
     deletions: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
 
+    @classmethod
+    def merged(cls, parts: Iterable[RuntimeChanges]) -> RuntimeChanges:
+        """The changes of several saves together; no aggregate may be in two of them."""
+        merged = cls()
+        for part in parts:
+            for table, keys in part.deletions.items():
+                merged.deletions[table].extend(keys)
+            for table, rows in part.rows.items():
+                merged.rows[table].extend(rows)
+        return merged
+
 
 class RuntimeProjection:
     def __init__(self, dialect: Dialect) -> None:

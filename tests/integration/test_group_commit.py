@@ -51,15 +51,14 @@ def test_concurrent_commands_share_transactions(engine, service, monkeypatch):
     for task in tasks:
         service.lock(task.id, "w", 60_000)
     transactions = []
-    real_commit = engine.event_store.commit
+    real_write = engine.event_store.write
 
-    def counting_commit(groups):
+    def counting_write(groups):
         transactions.append(len(groups))
-        return real_commit(groups)
+        return real_write(groups)
 
-    monkeypatch.setattr(engine.event_store, "commit", counting_commit)
     # The committer was built with the real bound method; route it through the counter.
-    monkeypatch.setattr(service._committer, "_commit_groups", counting_commit)
+    monkeypatch.setattr(service._committer, "_write_groups", counting_write)
     start = threading.Barrier(16)
 
     def complete(index: int) -> None:

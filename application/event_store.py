@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Recording
 
@@ -43,17 +43,31 @@ class ExternalTaskEventStore(Application[UUID]):
 
     def get(self, aggregate_id: UUID, *, fresh: bool = False) -> tuple[Aggregate | None, bool]:
         """(a private copy of the aggregate or None, whether it came from the cache)."""
+        return self.get_many([aggregate_id], fresh=fresh)[aggregate_id]
+
+    def get_many(
+        self, aggregate_ids: Sequence[UUID], *, fresh: bool = False, cached_only: bool = False
+    ) -> dict[UUID, tuple[Aggregate | None, bool]]:
+        """``get`` for several aggregates: those not cached are read in one query, not one each
+        (``cached_only``: not read at all, but answered None)."""
+        found: dict[UUID, tuple[Aggregate | None, bool]] = {}
         if not fresh:
             with self._cache_lock:
-                cached = self._cache.get(aggregate_id)
-                if cached is not None:
-                    self._cache.move_to_end(aggregate_id)
-            if cached is not None:
-                return _copy(cached), True
-        try:
-            return self.repository.get(aggregate_id), False
-        except AggregateNotFoundError:
-            return None, False
+                for aggregate_id in aggregate_ids:
+                    cached = self._cache.get(aggregate_id)
+                    if cached is not None:
+                        self._cache.move_to_end(aggregate_id)
+                        found[aggregate_id] = (cached, True)
+            found = {aggregate_id: (_copy(cached), True) for aggregate_id, (cached, _) in found.items()}
+        missing = [aggregate_id for aggregate_id in aggregate_ids if aggregate_id not in found]
+        if missing and not cached_only:
+            folded: dict[UUID, Any] = {}
+            for stored in self.recorder.select_events_of(missing):  # type: ignore[attr-defined]
+                event = self.mapper.to_domain_event(stored)
+                folded[event.originator_id] = event.mutate(folded.get(event.originator_id))
+            for aggregate_id in missing:
+                found[aggregate_id] = (folded.get(aggregate_id), False)
+        return {aggregate_id: found.get(aggregate_id, (None, False)) for aggregate_id in aggregate_ids}
 
     def forget(self, aggregate_ids: Sequence[UUID]) -> None:
         with self._cache_lock:

@@ -11,6 +11,7 @@ is why the preparing is done before the hand-over.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -25,17 +26,38 @@ WriteGroups = Callable[[Sequence[Any]], list[bool]]
 
 
 class _Request:
-    """One caller's groups; ``done`` is held until the writer has its answer (a bare lock is the
-    cheapest way to park a thread and wake it)."""
+    """One caller's prepared groups, and how to tell the caller the answer: a thread waits on
+    ``done``, held until then (a bare lock is the cheapest way to park a thread and wake it); a
+    coroutine awaits ``future`` on its event loop."""
 
-    __slots__ = ("groups", "done", "accepted", "error")
+    __slots__ = ("groups", "done", "future", "accepted", "error")
 
-    def __init__(self, groups: Sequence[Any]) -> None:
+    def __init__(self, groups: Sequence[Any], future: asyncio.Future[list[bool]] | None = None) -> None:
         self.groups = groups
+        self.future = future
         self.done = threading.Lock()
-        self.done.acquire()
+        if future is None:
+            self.done.acquire()
         self.accepted: list[bool] | None = None
         self.error: BaseException | None = None
+
+    def answer(self) -> None:
+        if self.future is None:
+            self.done.release()
+        else:
+            try:
+                self.future.get_loop().call_soon_threadsafe(_settle, self.future, self.accepted, self.error)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+
+def _settle(future: asyncio.Future[list[bool]], accepted: list[bool] | None, error: BaseException | None) -> None:
+    if future.cancelled():
+        return  # the caller stopped waiting; the write happened all the same
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(accepted)  # type: ignore[arg-type]
 
 
 class GroupCommitter:
@@ -59,6 +81,15 @@ class GroupCommitter:
             raise request.error
         assert request.accepted is not None
         return request.accepted
+
+    async def commit_async(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
+        """``commit`` for a coroutine: the event loop goes on while the writer writes."""
+        if not groups:
+            return []
+        self._ensure_writer()
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Request([self._prepare(group) for group in groups], future))
+        return await future
 
     def close(self) -> None:
         with self._start_lock:
@@ -102,10 +133,10 @@ class GroupCommitter:
         except BaseException as error:  # every waiting caller hears of it
             for request in batch:
                 request.error = error
-                request.done.release()
+                request.answer()
             return
         position = 0
         for request in batch:
             request.accepted = accepted[position : position + len(request.groups)]
             position += len(request.groups)
-            request.done.release()
+            request.answer()

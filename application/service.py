@@ -8,6 +8,7 @@ concurrent writer is decided again on fresh state, so callers only ever see real
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -43,7 +44,7 @@ from application.ports import (
 )
 from application.queries import SORT_ORDERS, IncidentQuery, Page
 from application.reads import ExternalTaskReads
-from application.unit_of_work import UnitOfWork
+from application.unit_of_work import NotCached, UnitOfWork
 from domain.errors import DomainError, ensure_not_null, ensure_positive, java_text
 from domain.external_task import ExternalTask, to_millisecond
 from domain.process_instance import ProcessInstance
@@ -66,6 +67,16 @@ class _Claim:
 
     tasks: list[ExternalTask] = field(default_factory=list)
     locks: set[threading.Lock] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Command:
+    """A command ready to run: how it decides, the key of the aggregate its runs queue on, and
+    whether it may make tasks fetchable (parked long polls are then told)."""
+
+    decide: Command
+    key: str
+    tasks_may_be_available: bool = False
 
 
 class _NoWakeUps:
@@ -240,7 +251,7 @@ class ExternalTaskService(ExternalTaskReads):
             use_priority=request.use_priority, sorting=request.sorting,
         )
         candidates = self._runtime.select_fetchable(select, now)
-        load = UnitOfWork(self._event_store, fresh=False)
+        loaded = UnitOfWork(self._event_store, fresh=False).find_tasks([task_id for task_id, _ in candidates])
         claim = _Claim()
         for task_id, topic_name in candidates:
             if len(claim.tasks) == wanted:
@@ -250,7 +261,7 @@ class ExternalTaskService(ExternalTaskReads):
             newly_held = lock not in claim.locks
             if newly_held and not lock.acquire(blocking=False):
                 continue
-            task = load.find_task(task_id)
+            task = loaded.get(task_id)
             if task is None or not task.is_fetchable(now):
                 if newly_held:
                     lock.release()
@@ -314,6 +325,12 @@ class ExternalTaskService(ExternalTaskReads):
         self._run(command, key=task_id, tasks_may_be_available=True)
 
     def extend_lock(self, task_id: str, worker_id: str, new_duration: int) -> None:
+        self._execute(self._lock_extension(task_id, worker_id, new_duration))
+
+    async def extend_lock_async(self, task_id: str, worker_id: str, new_duration: int) -> None:
+        await self._execute_async(self._lock_extension(task_id, worker_id, new_duration))
+
+    def _lock_extension(self, task_id: str, worker_id: str, new_duration: int) -> _Command:
         self._check(ExternalTask.check_extend_lock_arguments, worker_id, new_duration)
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
@@ -322,7 +339,7 @@ class ExternalTaskService(ExternalTaskReads):
             return [task]
 
         # May move the expiry earlier than a parked poll planned to look again.
-        self._run(command, key=task_id, tasks_may_be_available=True)
+        return _Command(command, key=task_id, tasks_may_be_available=True)
 
     def unlock(self, task_id: str) -> None:
         self._check(ensure_not_null, "externalTaskId", task_id)
@@ -342,6 +359,21 @@ class ExternalTaskService(ExternalTaskReads):
         local_variables: Mapping[str, Any] | None = None,
     ) -> None:
         """Finish the task; ``variables`` go to its process instance, ``local_variables`` stay on the task."""
+        self._execute(self._completion(task_id, worker_id, variables, local_variables))
+
+    async def complete_async(
+        self,
+        task_id: str,
+        worker_id: str,
+        variables: Mapping[str, Any] | None = None,
+        local_variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``complete`` for a coroutine (see ``_execute_async``)."""
+        await self._execute_async(self._completion(task_id, worker_id, variables, local_variables))
+
+    def _completion(
+        self, task_id: str, worker_id: str, variables: Mapping[str, Any] | None, local_variables: Mapping[str, Any] | None
+    ) -> _Command:
         self._check(ensure_not_null, "workerId", worker_id)
         process_variables = self._typed(variables)
         task_variables = self._typed(local_variables)
@@ -351,7 +383,7 @@ class ExternalTaskService(ExternalTaskReads):
             task.complete(worker_id, now, task_variables, variables=process_variables)
             return [task, *self._set_instance_variables(load, task, process_variables, now)]
 
-        self._run(command, key=task_id)
+        return _Command(command, key=task_id)
 
     def handle_failure(
         self,
@@ -366,6 +398,36 @@ class ExternalTaskService(ExternalTaskReads):
         local_variables: Mapping[str, Any] | None = None,
     ) -> None:
         """Report a failure; the worker keeps the task, which is fetchable again after ``retry_timeout`` ms."""
+        self._execute(self._failure(task_id, worker_id, error_message, error_details, retries, retry_timeout, variables, local_variables))
+
+    async def handle_failure_async(
+        self,
+        task_id: str,
+        worker_id: str,
+        *,
+        error_message: str | None = None,
+        error_details: str | None = None,
+        retries: int = 0,
+        retry_timeout: int = 0,
+        variables: Mapping[str, Any] | None = None,
+        local_variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``handle_failure`` for a coroutine (see ``_execute_async``)."""
+        await self._execute_async(
+            self._failure(task_id, worker_id, error_message, error_details, retries, retry_timeout, variables, local_variables)
+        )
+
+    def _failure(
+        self,
+        task_id: str,
+        worker_id: str,
+        error_message: str | None,
+        error_details: str | None,
+        retries: int,
+        retry_timeout: int,
+        variables: Mapping[str, Any] | None,
+        local_variables: Mapping[str, Any] | None,
+    ) -> _Command:
         self._check(ExternalTask.check_failure_arguments, worker_id, retries, retry_timeout)
         process_variables = self._typed(variables)
         task_variables = self._typed(local_variables)
@@ -384,7 +446,7 @@ class ExternalTaskService(ExternalTaskReads):
             )
             return [task, *self._set_instance_variables(load, task, process_variables, now)]
 
-        self._run(command, key=task_id, tasks_may_be_available=retries > 0)
+        return _Command(command, key=task_id, tasks_may_be_available=retries > 0)
 
     def handle_bpmn_error(
         self,
@@ -396,6 +458,23 @@ class ExternalTaskService(ExternalTaskReads):
         variables: Mapping[str, Any] | None = None,
     ) -> None:
         """End the task with a business error; the code, message and variables are recorded for the application."""
+        self._execute(self._bpmn_error(task_id, worker_id, error_code, error_message, variables))
+
+    async def handle_bpmn_error_async(
+        self,
+        task_id: str,
+        worker_id: str,
+        error_code: str,
+        *,
+        error_message: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``handle_bpmn_error`` for a coroutine (see ``_execute_async``)."""
+        await self._execute_async(self._bpmn_error(task_id, worker_id, error_code, error_message, variables))
+
+    def _bpmn_error(
+        self, task_id: str, worker_id: str, error_code: str, error_message: str | None, variables: Mapping[str, Any] | None
+    ) -> _Command:
         self._check(ExternalTask.check_bpmn_error_arguments, worker_id, error_code)
         process_variables = self._typed(variables)
 
@@ -406,7 +485,7 @@ class ExternalTaskService(ExternalTaskReads):
             )
             return [task, *self._set_instance_variables(load, task, process_variables, now)]
 
-        self._run(command, key=task_id)
+        return _Command(command, key=task_id)
 
     # -- operator commands ----------------------------------------------------------------------
 
@@ -525,11 +604,40 @@ class ExternalTaskService(ExternalTaskReads):
 
     # -- the machinery shared by the use cases --------------------------------------------------
 
+    def _execute(self, command: _Command) -> None:
+        self._run(command.decide, key=command.key, tasks_may_be_available=command.tasks_may_be_available)
+
+    async def _execute_async(self, command: _Command) -> None:
+        """Run a command from a coroutine. If nothing need wait (its aggregates are cached and no
+        other command here is busy with them), it is decided on the event loop and its commit is
+        awaited there, holding no thread; otherwise, and when that first decision is refused or
+        was made on cached state that may be stale, it runs as usual in a thread."""
+        lock = self._command_lock(command.key)
+        if lock.acquire(blocking=False):
+            try:
+                try:
+                    aggregates = command.decide(self._now(), UnitOfWork(self._event_store, fresh=False, cached_only=True))
+                except (NotCached, DomainError, ApplicationError):
+                    aggregates = None  # a refusal on cached state must be checked on fresh state
+                if aggregates is not None and (await self._committer.commit_async([aggregates]))[0]:
+                    if command.tasks_may_be_available:
+                        self._availability.notify()
+                    return
+            finally:
+                lock.release()
+        await asyncio.to_thread(
+            self._run, command.decide, key=command.key, tasks_may_be_available=command.tasks_may_be_available, fresh=True
+        )
+
     def _run(
-        self, command: Command, *, key: str | None = None, tasks_may_be_available: bool = False
+        self,
+        command: Command,
+        *,
+        key: str | None = None,
+        tasks_may_be_available: bool = False,
+        fresh: bool = False,
     ) -> Sequence[Aggregate]:
         """Decide and commit; decide again on fresh state when a concurrent writer got there first."""
-        fresh = False
         for attempt in range(MAX_SAVE_ATTEMPTS):
             lock = self._command_lock(key) if key is not None else None
             if lock is not None:

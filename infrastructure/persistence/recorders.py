@@ -169,6 +169,23 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
             versions.update({UUID(row["originator_id"]): row["version"] for row in cursor.fetchall()})
         return versions
 
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of these aggregates, each aggregate's in order, in one query per 500."""
+        events = []
+        with self.datastore.transaction(commit=False) as cursor:
+            for start in range(0, len(originator_ids), 500):
+                chunk = originator_ids[start : start + 500]
+                cursor.execute(
+                    f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    [i.hex for i in chunk],
+                )
+                events += [
+                    StoredEvent(UUID(row["originator_id"]), row["originator_version"], row["topic"], row["state"])
+                    for row in cursor.fetchall()
+                ]
+        return events
+
 
 class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
@@ -178,6 +195,11 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)
         self.sql_create_statements.append(SQL(commit_function(self.dialect, self.events_table_name)))
         self._commit_statement = commit_statement(self.dialect)
+        self._select_events_of_statement = (
+            "SELECT originator_id, originator_version, topic, state "
+            f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
+            "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+        )
         self._stored_versions_statement = (
             "SELECT originator_id, MAX(originator_version) AS version "
             f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
@@ -218,6 +240,17 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
     def _stored_versions(self, connection: Any, ids: list[UUID]) -> dict[UUID, int]:
         rows = connection.execute(self._stored_versions_statement, (ids,)).fetchall()
         return {row["originator_id"]: row["version"] for row in rows}
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of these aggregates, each aggregate's in order, in one query."""
+        # The ids as one array literal: the driver would dump a list of UUIDs one by one.
+        ids = "{" + ",".join(str(originator_id) for originator_id in originator_ids) + "}"
+        with self.datastore.get_connection() as connection:
+            rows = connection.execute(self._select_events_of_statement, (ids,), prepare=True).fetchall()
+        return [
+            StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+            for row in rows
+        ]
 
 
 class SQLiteHistoryRecorder(SQLiteTrackingRecorder):

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from application.dto import FetchAndLockRequest, FetchTopic
 from application.errors import BadRequest
+from infrastructure.bootstrap import build_engine
 
 from .helpers import (
     ANOTHER_WORKER_ID,
@@ -560,3 +563,25 @@ class TestFetchAndLock:
         create_task(service, extension_properties={"property1": "value1"})
 
         assert fetch(service)[0].extension_properties == {}
+
+
+class TestTasksOfAnotherProcess:
+    """Another server process: a second engine on the same database, with a cache of its own."""
+
+    @pytest.fixture
+    def other(self, database_url, clock):
+        engine = build_engine(database_url, clock=clock)
+        yield engine
+        engine.close()
+
+    def test_tasks_it_created_are_read_in_one_query(self, service, engine, other, monkeypatch):
+        """Fetching ten tasks this process has not cached reads their events in one query, not ten."""
+        tasks = [create_task(other.service) for _ in range(10)]
+        reads = []
+        real = engine.event_store.recorder.select_events_of
+        monkeypatch.setattr(
+            engine.event_store.recorder, "select_events_of", lambda ids: reads.append(len(ids)) or real(ids)
+        )
+        assert {locked.task.id for locked in fetch(service, max_tasks=10)} == {task.id for task in tasks}
+        assert reads == [10]
+

@@ -1,0 +1,87 @@
+"""The worker commands for coroutines (``complete_async`` and its siblings): decided on the event
+loop when the task is cached, else in a thread, and always with the same outcome as the plain
+commands, whatever another server process did meanwhile.
+
+"Another server process" is a second engine on the same database, with a cache of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from application.errors import Conflict, NotFound
+from infrastructure.bootstrap import build_engine
+
+from .helpers import ANOTHER_WORKER_ID, LOCK_TIME, WORKER_ID, create_task, fetch, fetch_one, logs, raises
+
+
+@pytest.fixture
+def other(database_url, clock):
+    """Another server process on the same database."""
+    engine = build_engine(database_url, clock=clock)
+    yield engine
+    engine.close()
+
+
+def completed_by(service, task_id: str) -> list[str]:
+    return [log.worker_id for log in logs(service, external_task_id=task_id, success_log=True)]
+
+
+class TestOnTheEventLoop:
+    def test_a_cached_task_is_completed_without_a_thread(self, service, locked, monkeypatch):
+        def no_threads(*args, **kwargs):
+            raise AssertionError("a cached, uncontended command went to a thread")
+
+        monkeypatch.setattr(asyncio, "to_thread", no_threads)
+        asyncio.run(service.complete_async(locked.task.id, WORKER_ID))
+        assert completed_by(service, locked.task.id) == [WORKER_ID]
+
+    def test_each_worker_command_has_its_coroutine_form(self, service):
+        create_task(service)
+        create_task(service)
+        first, second = fetch(service, max_tasks=2)
+
+        async def commands() -> None:
+            await service.extend_lock_async(first.task.id, WORKER_ID, 2 * LOCK_TIME)
+            await service.handle_failure_async(first.task.id, WORKER_ID, error_message="boom", retries=0)
+            await service.handle_bpmn_error_async(second.task.id, WORKER_ID, "E-1", error_message="business")
+
+        asyncio.run(commands())
+        assert service.get_task(first.task.id).retries == 0
+        with raises(NotFound):
+            service.get_task(second.task.id)
+
+
+class TestWhenTheCacheCannotDecide:
+    def test_a_task_this_process_never_saw_is_completed(self, service, other):
+        task = create_task(other.service)
+        fetch_one(other.service)
+        asyncio.run(service.complete_async(task.id, WORKER_ID))
+        assert completed_by(service, task.id) == [WORKER_ID]
+
+    def test_a_refusal_on_stale_cached_state_is_checked_on_fresh_state(self, service, other, clock):
+        """This process cached the task as locked by one worker; another process then let the lock
+        expire and gave the task to a second worker, who may complete it here."""
+        task = create_task(service)
+        fetch_one(service, worker=WORKER_ID)
+        clock.advance(LOCK_TIME + 1)
+        fetch_one(other.service, worker=ANOTHER_WORKER_ID)
+        asyncio.run(service.complete_async(task.id, ANOTHER_WORKER_ID))
+        assert completed_by(service, task.id) == [ANOTHER_WORKER_ID]
+
+    def test_a_real_refusal_reaches_the_caller(self, service, locked):
+        refusal = f"External Task {locked.task.id} cannot be completed by worker 'nobody'. It is locked by worker '{WORKER_ID}'."
+        with raises(Conflict, refusal):
+            asyncio.run(service.complete_async(locked.task.id, "nobody"))
+        assert completed_by(service, locked.task.id) == []
+
+    def test_the_databases_error_reaches_the_caller(self, service, engine, locked, monkeypatch):
+        def broken(groups):
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(service._committer, "_write_groups", broken)
+        with pytest.raises(RuntimeError, match="the database went away"):
+            asyncio.run(service.complete_async(locked.task.id, WORKER_ID))
+

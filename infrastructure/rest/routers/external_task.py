@@ -3,7 +3,8 @@ BPMN error, lock, extend lock, unlock) and the operator commands (retries, prior
 
 Bodies are optional everywhere: a missing body reads as ``{}``, so a missing ``workerId`` gets
 Camunda's ``workerId is null`` rather than a body-parsing error. Commands answer 204 with an
-empty body.
+empty body. The worker commands are ``async``: they await the group commit rather than hold a
+thread for it (``ExternalTaskService.complete_async`` ...).
 """
 
 from __future__ import annotations
@@ -82,9 +83,9 @@ def get_error_details(service: Service, task_id: str) -> Response:
 
 
 @router.post("/{task_id}/complete", status_code=204, response_class=Response, responses={204: NO_CONTENT})
-def complete(service: Service, task_id: str, body: CompleteRequest | None = None) -> Response:
+async def complete(service: Service, task_id: str, body: CompleteRequest | None = None) -> Response:
     body = body or CompleteRequest()
-    service.complete(
+    await service.complete_async(
         task_id,
         body.worker_id,  # type: ignore[arg-type]
         variables=variables_in(body.variables),
@@ -94,10 +95,10 @@ def complete(service: Service, task_id: str, body: CompleteRequest | None = None
 
 
 @router.post("/{task_id}/failure", status_code=204, response_class=Response, responses={204: NO_CONTENT})
-def handle_failure(service: Service, task_id: str, body: FailureRequest | None = None) -> Response:
+async def handle_failure(service: Service, task_id: str, body: FailureRequest | None = None) -> Response:
     """``retries`` and ``retryTimeout`` default to 0 (Java primitives): no retries means an incident."""
     body = body or FailureRequest()
-    service.handle_failure(
+    await service.handle_failure_async(
         task_id,
         body.worker_id,  # type: ignore[arg-type]
         error_message=body.error_message,
@@ -111,9 +112,9 @@ def handle_failure(service: Service, task_id: str, body: FailureRequest | None =
 
 
 @router.post("/{task_id}/bpmnError", status_code=204, response_class=Response, responses={204: NO_CONTENT})
-def handle_bpmn_error(service: Service, task_id: str, body: BpmnErrorRequest | None = None) -> Response:
+async def handle_bpmn_error(service: Service, task_id: str, body: BpmnErrorRequest | None = None) -> Response:
     body = body or BpmnErrorRequest()
-    service.handle_bpmn_error(
+    await service.handle_bpmn_error_async(
         task_id,
         body.worker_id,  # type: ignore[arg-type]
         body.error_code,  # type: ignore[arg-type]
@@ -124,9 +125,9 @@ def handle_bpmn_error(service: Service, task_id: str, body: BpmnErrorRequest | N
 
 
 @router.post("/{task_id}/extendLock", status_code=204, response_class=Response, responses={204: NO_CONTENT})
-def extend_lock(service: Service, task_id: str, body: ExtendLockRequest | None = None) -> Response:
+async def extend_lock(service: Service, task_id: str, body: ExtendLockRequest | None = None) -> Response:
     body = body or ExtendLockRequest()
-    service.extend_lock(task_id, body.worker_id, body.new_duration or 0)  # type: ignore[arg-type]
+    await service.extend_lock_async(task_id, body.worker_id, body.new_duration or 0)  # type: ignore[arg-type]
     return no_content()
 
 

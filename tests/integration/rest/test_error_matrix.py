@@ -88,13 +88,13 @@ def writers_keep_conflicting(world: World) -> None:
     """Concurrent writers kept winning: what the service raises after its retries on fresh state."""
     locked(world)
 
-    def conflict(*args: Any, **kwargs: Any) -> None:
+    async def conflict(*args: Any, **kwargs: Any) -> None:
         raise ConcurrentModification(
             "ENGINE-03005 The command kept conflicting with concurrent modifications of the same "
             "entities and was not applied."
         )
 
-    world.monkeypatch.setattr(world.engine.service, "complete", conflict)
+    world.monkeypatch.setattr(world.engine.service, "complete_async", conflict)
 
 
 # -- the matrix -----------------------------------------------------------------------------------

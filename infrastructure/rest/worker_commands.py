@@ -1,0 +1,161 @@
+"""The worker commands' short way through the app: fetch-and-lock, complete, failure, BPMN error
+and extend lock, the requests every worker sends all the time.
+
+FastAPI's per-request machinery (routing through every route in turn, solving dependencies,
+its middleware) costs several times what these commands cost the engine. This middleware
+recognises them by method and path, reads and validates their bodies as FastAPI would (the same
+``json.loads`` and the same request models) and calls the same route functions, whose answers
+and errors it renders as the app does. A request it cannot read that way (another content type,
+a body that does not validate) goes on to FastAPI untouched, which answers it, error and all; so
+there is one meaning for every request, and FastAPI still documents these routes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from application.errors import ApplicationError
+from domain.variables import InvalidVariableValue
+from infrastructure.rest import errors
+from infrastructure.rest.routers import external_task
+from infrastructure.rest.schemas import (
+    BpmnErrorRequest,
+    CompleteRequest,
+    ExtendLockRequest,
+    FailureRequest,
+    FetchAndLockBody,
+    LockedExternalTask,
+)
+from infrastructure.rest.wire import CamundaJSONResponse
+
+_LOCKED_TASKS = TypeAdapter(list[LockedExternalTask])
+
+# A command on one task: (request model, the route function taking (service, task_id, body)).
+_TASK_COMMANDS: dict[str, tuple[type[BaseModel], Callable[..., Awaitable[Response]]]] = {
+    "complete": (CompleteRequest, external_task.complete),
+    "failure": (FailureRequest, external_task.handle_failure),
+    "bpmnError": (BpmnErrorRequest, external_task.handle_bpmn_error),
+    "extendLock": (ExtendLockRequest, external_task.extend_lock),
+}
+
+
+class WorkerCommands:
+    """ASGI middleware serving the worker commands under ``root`` (``/engine-rest``)."""
+
+    def __init__(self, app: ASGIApp, root: str) -> None:
+        self.app = app
+        prefix = re.escape(f"{root}/external-task/")
+        self._fetch_path = f"{root}/external-task/fetchAndLock"
+        self._task_command = re.compile(f"^{prefix}([^/]+)/({'|'.join(_TASK_COMMANDS)})$")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path == self._fetch_path:
+            handler = self._fetch_and_lock
+            arguments: tuple[str, ...] = ()
+        elif match := self._task_command.match(path):
+            handler = self._task_command_handler(match.group(2))
+            arguments = (match.group(1),)
+        else:
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client went away before it finished sending
+        request = Request(scope, _replaying(body, receive))
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        response = await handler(request, parsed, *arguments) if isinstance(parsed, dict) else None
+        if response is None:  # not ours to read: FastAPI answers it, errors included
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        await response(scope, receive, send)
+
+    async def _fetch_and_lock(self, request: Request, parsed: dict[str, Any]) -> Response | None:
+        body = _validated(FetchAndLockBody, parsed)
+        if body is None:
+            return None
+
+        async def fetch() -> Response:
+            tasks = await external_task.fetch_and_lock(request, request.app.state.service, body)
+            return CamundaJSONResponse(_LOCKED_TASKS.dump_python(tasks, mode="json", by_alias=True))
+
+        return await _answering_errors(request, fetch)
+
+    def _task_command_handler(
+        self, command: str
+    ) -> Callable[[Request, dict[str, Any], str], Awaitable[Response | None]]:
+        model, route = _TASK_COMMANDS[command]
+
+        async def handle(request: Request, parsed: dict[str, Any], task_id: str) -> Response | None:
+            body = _validated(model, parsed)
+            if body is None:
+                return None
+            service = request.app.state.service
+            return await _answering_errors(request, lambda: route(service, task_id, body))
+
+        return handle
+
+
+async def _answering_errors(request: Request, answer: Callable[[], Awaitable[Response]]) -> Response:
+    """The answer, or the app's answer to the engine's refusal (anything else goes up to the
+    server's error middleware, as it would from a route)."""
+    try:
+        return await answer()
+    except ApplicationError as error:
+        return await errors.application_error(request, error)
+    except InvalidVariableValue as error:
+        return await errors.invalid_variable(request, error)
+
+
+def _validated(model: type[BaseModel], parsed: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(parsed)
+    except ValidationError:
+        return None
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"application/json"
+    return False
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands out the body already read, then carries on with the client's
+    (where only a disconnect can come)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
 from application.audit import AuditTrail
 from application.batches import BatchService
@@ -34,6 +35,13 @@ from infrastructure.rest.worker_commands import WorkerCommands
 
 REST_ROOT = "/engine-rest"
 
+class ExtaskAPI(FastAPI):
+    """FastAPI with the worker commands' middleware (``worker_commands``) in front of its own."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return WorkerCommands(super().build_middleware_stack(), root=REST_ROOT)
+
+
 def create_app(
     service: ExternalTaskService,
     long_poller: LongPoller | None = None,
@@ -43,7 +51,7 @@ def create_app(
     """The app over ``service``; without ``long_poller`` fetch-and-lock answers at once, whatever
     its ``asyncResponseTimeout`` (the lifespan starts and stops the poller's wake-ups); without
     ``audit`` a task's events and past states answer 404."""
-    app = FastAPI(
+    app = ExtaskAPI(
         lifespan=long_polling.lifespan,
         title="extask",
         summary="An event-sourced external-task engine speaking the Camunda 7 external-task REST API",
@@ -65,7 +73,6 @@ def create_app(
     ):
         root.include_router(module.router)
     app.include_router(root)
-    app.add_middleware(WorkerCommands, root=REST_ROOT)
     app.add_exception_handler(ApplicationError, errors.application_error)
     app.add_exception_handler(InvalidVariableValue, errors.invalid_variable)
     app.add_exception_handler(RequestValidationError, errors.invalid_request)

@@ -48,7 +48,8 @@ _TASK_COMMANDS: dict[str, tuple[type[BaseModel], Callable[..., Awaitable[Respons
 
 
 class WorkerCommands:
-    """ASGI middleware serving the worker commands under ``root`` (``/engine-rest``)."""
+    """ASGI middleware serving the worker commands under ``root`` (``/engine-rest``), in front of
+    the app's own middleware: it answers its errors as the app's handlers do."""
 
     def __init__(self, app: ASGIApp, root: str) -> None:
         self.app = app
@@ -62,66 +63,48 @@ class WorkerCommands:
             return
         path = scope["path"]
         if path == self._fetch_path:
-            handler = self._fetch_and_lock
-            arguments: tuple[str, ...] = ()
+            model: type[BaseModel] = FetchAndLockBody
+            task_id = None
         elif match := self._task_command.match(path):
-            handler = self._task_command_handler(match.group(2))
-            arguments = (match.group(1),)
+            model, route = _TASK_COMMANDS[match.group(2)]
+            task_id = match.group(1)
         else:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
         if body is None:
             return  # the client went away before it finished sending
-        request = Request(scope, _replaying(body, receive))
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = None
-        response = await handler(request, parsed, *arguments) if isinstance(parsed, dict) else None
-        if response is None:  # not ours to read: FastAPI answers it, errors included
+        parsed = _validated(model, body)
+        if parsed is None:  # not ours to read: FastAPI answers it, errors included
             await self.app(scope, _replaying(body, receive), send)
             return
+        request = Request(scope, _replaying(body, receive))
+        service = scope["app"].state.service
+        try:
+            if task_id is None:
+                tasks = await external_task.fetch_and_lock(request, service, parsed)
+                response: Response = CamundaJSONResponse(_LOCKED_TASKS.dump_python(tasks, mode="json", by_alias=True))
+            else:
+                response = await route(service, task_id, parsed)
+        except ApplicationError as error:
+            response = await errors.application_error(request, error)
+        except InvalidVariableValue as error:
+            response = await errors.invalid_variable(request, error)
+        except Exception as error:
+            # As the app's error middleware does: answer 500, then let the server log it.
+            await (await errors.unexpected_error(request, error))(scope, receive, send)
+            raise
         await response(scope, receive, send)
 
-    async def _fetch_and_lock(self, request: Request, parsed: dict[str, Any]) -> Response | None:
-        body = _validated(FetchAndLockBody, parsed)
-        if body is None:
-            return None
 
-        async def fetch() -> Response:
-            tasks = await external_task.fetch_and_lock(request, request.app.state.service, body)
-            return CamundaJSONResponse(_LOCKED_TASKS.dump_python(tasks, mode="json", by_alias=True))
-
-        return await _answering_errors(request, fetch)
-
-    def _task_command_handler(
-        self, command: str
-    ) -> Callable[[Request, dict[str, Any], str], Awaitable[Response | None]]:
-        model, route = _TASK_COMMANDS[command]
-
-        async def handle(request: Request, parsed: dict[str, Any], task_id: str) -> Response | None:
-            body = _validated(model, parsed)
-            if body is None:
-                return None
-            service = request.app.state.service
-            return await _answering_errors(request, lambda: route(service, task_id, body))
-
-        return handle
-
-
-async def _answering_errors(request: Request, answer: Callable[[], Awaitable[Response]]) -> Response:
-    """The answer, or the app's answer to the engine's refusal (anything else goes up to the
-    server's error middleware, as it would from a route)."""
+def _validated(model: type[BaseModel], body: bytes) -> Any:
+    """The body as FastAPI reads it (``json.loads``, then the request model), or None."""
     try:
-        return await answer()
-    except ApplicationError as error:
-        return await errors.application_error(request, error)
-    except InvalidVariableValue as error:
-        return await errors.invalid_variable(request, error)
-
-
-def _validated(model: type[BaseModel], parsed: dict[str, Any]) -> Any:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
     try:
         return model.model_validate(parsed)
     except ValidationError:

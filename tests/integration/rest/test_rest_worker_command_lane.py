@@ -9,13 +9,15 @@ for answers and for every kind of refusal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MethodType
 from typing import Any
+
+from fastapi import FastAPI
 
 from rest_support import BASE_URL, TestClient
 
 from infrastructure.bootstrap import build_engine
 from infrastructure.rest.app import create_app
-from infrastructure.rest.worker_commands import WorkerCommands
 
 W = "worker-1"
 LOCKED = {"workerId": W, "maxTasks": 5, "topics": [{"topicName": "t", "lockDuration": 60_000}]}
@@ -74,8 +76,9 @@ def _comparable(reply, task_id: str) -> tuple[int, dict[str, str], Any]:
 
 
 def without_lane(engine):
+    """The app with FastAPI's own middleware stack only."""
     app = create_app(engine.service, engine.long_polling, engine.batches)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not WorkerCommands]
+    app.build_middleware_stack = MethodType(FastAPI.build_middleware_stack, app)
     return app
 
 
@@ -87,3 +90,22 @@ def test_the_worker_commands_answer_as_fastapi_would(database_url, clock):
     assert with_lane == plain
     statuses = [status for status, _, _ in with_lane]
     assert statuses == [400, 400, 400, 400, 400, 204, 400, 400, 400, 204, 400, 400, 400, 400, 400, 200, 204, 404, 404]
+
+
+def test_an_unexpected_error_is_a_500_as_from_fastapi(sqlite_url, clock, monkeypatch):
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    replies = []
+    for app_factory in (lambda e: create_app(e.service, e.long_polling, e.batches), without_lane):
+        engine = build_engine(sqlite_url, clock=clock)
+        monkeypatch.setattr(engine.service, "complete_async", broken)
+        try:
+            with TestClient(app_factory(engine), base_url=BASE_URL, raise_server_exceptions=False) as client:
+                reply = client.post("/external-task/some-id/complete", json={"workerId": W})
+                replies.append((reply.status_code, reply.headers["content-type"], reply.json()))
+        finally:
+            engine.close()
+    assert replies[0] == replies[1] == (
+        500, "application/json", {"type": "RuntimeError", "message": "the disk is on fire", "code": None}
+    )

@@ -7,7 +7,9 @@ It is the library's ``Application`` with three additions:
   transaction; a group whose aggregates were changed meanwhile is refused alone, the rest commit;
 - a cache of committed aggregates spares a database read per command. It only ever hands out
   copies, and a decision made on a stale copy cannot commit: its events carry the version it
-  saw, which the recorder checks under the event store's lock.
+  saw, which the recorder checks under the event store's lock;
+- events are encoded with orjson (``FastJSONTranscoder``): the library's JSON, several times
+  faster, since every command encodes its events on the way to the group commit.
 """
 
 from __future__ import annotations
@@ -18,11 +20,26 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import JSONTranscoder, Recording, Transcoder
 
 CACHE_SIZE = 100_000
+
+
+class FastJSONTranscoder(JSONTranscoder):
+    """The library's JSON transcoder, encoding with orjson: the same JSON for every value extask's
+    events hold. orjson hands datetimes (and whatever it cannot encode, such as Decimals) to the
+    library's transcodings, as the json module does; what orjson refuses outright (integers beyond
+    64 bits, keys that are not strings) is encoded by the json module. UUIDs it would write as
+    plain strings, so no event may carry one (tests/unit/test_event_transcoding.py)."""
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self._encode_obj, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        except TypeError:
+            return super().encode(obj)
 
 
 class ExternalTaskEventStore(Application[UUID]):
@@ -32,6 +49,11 @@ class ExternalTaskEventStore(Application[UUID]):
         super().__init__(env)
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_lock = threading.Lock()
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         processing_event.saved_kwargs.setdefault(
@@ -108,10 +130,9 @@ def _copy(aggregate: Aggregate) -> Aggregate:
     """A private copy: aggregates replace their nested values rather than mutate them, so copying
     their top-level containers is enough, and far cheaper than a deep copy."""
     clone: Any = object.__new__(type(aggregate))
-    clone.__dict__.update(
-        {
-            name: (value.copy() if isinstance(value, (dict, list)) else value)
-            for name, value in aggregate.__dict__.items()
-        }
-    )
+    state = aggregate.__dict__.copy()
+    for name, value in state.items():
+        if isinstance(value, (dict, list)):
+            state[name] = value.copy()  # the same keys: changing values while iterating is safe
+    clone.__dict__ = state
     return clone

@@ -3,7 +3,9 @@
 Commands load aggregates, let them decide, and commit every aggregate a command touched as one
 group; concurrent commands share a transaction (group commit). A command that loses to a
 concurrent writer is decided again on fresh state, so callers only ever see real conflicts
-(another worker holds the lock). The read side lives in ``reads.py``.
+(another worker holds the lock). The worker commands a server answers all the time also come as
+coroutines (``complete_async`` ...), which await the group commit without holding a thread. The
+read side lives in ``reads.py``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
@@ -158,33 +157,34 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
         return accepted
 
     def _stored_versions(self, cursor: Any, ids: list[UUID]) -> dict[UUID, int]:
-        versions: dict[UUID, int] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            cursor.execute(
-                f"SELECT originator_id, MAX(originator_version) AS version FROM {self.events_table_name} "
-                f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
-                [i.hex for i in chunk],
-            )
-            versions.update({UUID(row["originator_id"]): row["version"] for row in cursor.fetchall()})
-        return versions
+        rows = self._select_of(
+            cursor, f"SELECT originator_id, MAX(originator_version) AS version FROM {self.events_table_name}",
+            ids, "GROUP BY originator_id",
+        )
+        return {UUID(row["originator_id"]): row["version"] for row in rows}
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        """Every event of these aggregates, each aggregate's in order, in one query per 500."""
-        events = []
+        """Every event of these aggregates, each aggregate's in order."""
         with self.datastore.transaction(commit=False) as cursor:
-            for start in range(0, len(originator_ids), 500):
-                chunk = originator_ids[start : start + 500]
-                cursor.execute(
-                    f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
-                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
-                    [i.hex for i in chunk],
-                )
-                events += [
-                    StoredEvent(UUID(row["originator_id"]), row["originator_version"], row["topic"], row["state"])
-                    for row in cursor.fetchall()
-                ]
-        return events
+            rows = self._select_of(
+                cursor, f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name}",
+                originator_ids, "ORDER BY originator_id, originator_version",
+            )
+        return [
+            StoredEvent(UUID(row["originator_id"]), row["originator_version"], row["topic"], row["state"])
+            for row in rows
+        ]
+
+    @staticmethod
+    def _select_of(cursor: Any, select: str, ids: Sequence[UUID], tail: str) -> list[Any]:
+        """``select ... WHERE originator_id IN (ids) tail``, 500 ids a statement (SQLite's
+        parameters are limited); each statement's rows are whole for its aggregates."""
+        rows: list[Any] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            cursor.execute(f"{select} WHERE originator_id IN ({','.join('?' * len(chunk))}) {tail}", [i.hex for i in chunk])
+            rows += cursor.fetchall()
+        return rows
 
 
 class PostgresExternalTaskRecorder(PostgresApplicationRecorder):

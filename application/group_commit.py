@@ -41,23 +41,33 @@ class _Request:
         self.accepted: list[bool] | None = None
         self.error: BaseException | None = None
 
-    def answer(self) -> None:
-        if self.future is None:
-            self.done.release()
+
+def _answer(batch: list[_Request]) -> None:
+    """Wake the threads, and settle the coroutines' futures with one hand-over to each of their
+    event loops (each hand-over wakes its loop)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
+    for request in batch:
+        if request.future is None:
+            request.done.release()
         else:
-            try:
-                self.future.get_loop().call_soon_threadsafe(_settle, self.future, self.accepted, self.error)
-            except RuntimeError:  # the loop has closed: nobody is waiting any more
-                pass
+            by_loop.setdefault(request.future.get_loop(), []).append(request)
+    for loop, requests in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, requests)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
 
 
-def _settle(future: asyncio.Future[list[bool]], accepted: list[bool] | None, error: BaseException | None) -> None:
-    if future.cancelled():
-        return  # the caller stopped waiting; the write happened all the same
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(accepted)  # type: ignore[arg-type]
+def _settle(requests: list[_Request]) -> None:
+    for request in requests:
+        future = request.future
+        assert future is not None
+        if future.cancelled():
+            continue  # the caller stopped waiting; the write happened all the same
+        if request.error is not None:
+            future.set_exception(request.error)
+        else:
+            future.set_result(request.accepted)  # type: ignore[arg-type]
 
 
 class GroupCommitter:
@@ -133,10 +143,10 @@ class GroupCommitter:
         except BaseException as error:  # every waiting caller hears of it
             for request in batch:
                 request.error = error
-                request.answer()
+            _answer(batch)
             return
         position = 0
         for request in batch:
             request.accepted = accepted[position : position + len(request.groups)]
             position += len(request.groups)
-            request.answer()
+        _answer(batch)

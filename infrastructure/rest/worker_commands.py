@@ -101,7 +101,7 @@ def _validated(model: type[BaseModel], body: bytes) -> Any:
     """The body as FastAPI reads it (``json.loads``, then the request model), or None."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply is unparseable too: FastAPI says 400
         return None
     if not isinstance(parsed, dict):
         return None

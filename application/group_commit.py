@@ -6,7 +6,8 @@ their events, works out their rows) and hands them to a single writer thread, th
 writer takes everything that queued up while the previous transaction was committing and writes
 it in one. Each caller learns, per group, whether it committed (a group that lost to a concurrent
 writer is refused alone) only once it is durable. The writer is every command's bottleneck, which
-is why the preparing is done before the hand-over.
+is why the preparing is done before the hand-over. When the database refuses one caller's values
+(``BadRequest``), the others are not failed with it: each caller's groups are written again alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.domain import Aggregate
+
+from application.errors import BadRequest
 
 MAX_GROUPS_PER_TRANSACTION = 2_000
 
@@ -140,7 +143,17 @@ class GroupCommitter:
     def _write(self, batch: list[_Request]) -> None:
         try:
             accepted = self._write_groups([group for request in batch for group in request.groups])
-        except BaseException as error:  # every waiting caller hears of it
+        except BadRequest as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                _answer(batch)
+                return
+            # The database refused one caller's values, and wrote nothing: each caller's groups
+            # are written again on their own, so that only that caller hears of it.
+            for request in batch:
+                self._write([request])
+            return
+        except BaseException as error:  # the database failed: every waiting caller hears of it
             for request in batch:
                 request.error = error
             _answer(batch)

@@ -16,17 +16,21 @@ which every writer in every server process queues on.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
 from eventsourcing.persistence import StoredEvent
 
+from application.errors import BadRequest
 from infrastructure.persistence.runtime_projection import DELETION_KEYS, RUNTIME_COLUMNS, RuntimeChanges
 from infrastructure.persistence.runtime_tables import RUNTIME_KEYS
 from infrastructure.persistence.sql import Dialect
 
 FUNCTION_NAME = "extask_commit_groups"
+# U+0000 as JSON writes it: escaped, and not itself the tail of an escaped backslash.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def commit_function(dialect: Dialect, events_table: str) -> str:
@@ -101,7 +105,11 @@ def batch_part(events: Sequence[StoredEvent], changes: RuntimeChanges) -> BatchP
         "r": rows,
     }
     # Variables are refused NaN and infinities before they get here (orjson would write null).
-    return BatchPart(orjson.dumps(document).decode(), frozenset(deletions), frozenset(rows))
+    json = orjson.dumps(document).decode()
+    if "\\u0000" in json and _JSON_NUL.search(json):
+        # PostgreSQL's text (and jsonb) cannot hold it; the stored event, bytes, could.
+        raise BadRequest("PostgreSQL cannot store the character U+0000 (NUL) in text; it was found in the request's values")
+    return BatchPart(json, frozenset(deletions), frozenset(rows))
 
 
 def batch_document(parts: Sequence[BatchPart], lock_timeout_seconds: int) -> str:

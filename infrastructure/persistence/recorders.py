@@ -32,6 +32,7 @@ from eventsourcing.sqlite import (
 )
 from psycopg.sql import SQL
 
+from application.errors import BadRequest
 from infrastructure.persistence.history_tables import HISTORY_TABLES
 from infrastructure.persistence.postgres_commit import (
     BatchPart,
@@ -234,6 +235,9 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
                     refreshed = without_stale_groups(groups, accepted, lambda ids: self._stored_versions(connection, ids))
                     if refreshed == accepted:
                         raise  # not a stale group: a row the runtime changes should never collide with
+                except psycopg.errors.DataError as error:
+                    # A value the database refuses (class 22): the group committer finds whose.
+                    raise BadRequest(f"The database refused a value: {error.diag.message_primary}") from error
             accepted = refreshed
         return accepted
 

@@ -112,6 +112,19 @@ class TestFailure:
             f"Failure of External Task {task['id']} cannot be reported by worker 'x'. It is locked by worker 'w'.",
         )
 
+    def test_an_error_message_postgresql_cannot_store_is_a_400_on_postgresql(self, lifecycle_api):
+        task = lifecycle_api.locked_task("w")
+        response = command(lifecycle_api, task["id"], "failure", workerId="w", errorMessage="a\x00b", retries=1)
+        if lifecycle_api.engine.event_store.recorder.dialect.name == "postgres":
+            assert_error(
+                response, 400, "InvalidRequestException",
+                "PostgreSQL cannot store the character U+0000 (NUL) in text; it was found in the request's values",
+            )
+            assert lifecycle_api.task(task["id"])["errorMessage"] is None
+        else:
+            assert_no_content(response)
+            assert lifecycle_api.task(task["id"])["errorMessage"] == "a\x00b"
+
 
 class TestErrorDetails:
     def test_are_plain_text(self, api):

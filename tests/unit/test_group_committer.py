@@ -1,0 +1,98 @@
+"""The group committer: who hears of what when a shared transaction fails.
+
+The writer is given a fake database: groups are plain strings, a batch is a list of them. A
+caller's requests are made to queue up behind a transaction in progress, so that they share the
+next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from application.errors import BadRequest
+from application.group_commit import GroupCommitter
+
+
+class FakeDatabase:
+    """Writes batches of string groups; refuses a batch holding "bad" values, or fails outright.
+    Its first write waits at ``gate``, so the callers after it queue up."""
+
+    def __init__(self) -> None:
+        self.transactions: list[list[str]] = []
+        self.gate = threading.Event()
+        self.writing = threading.Event()
+        self.down = False
+
+    def write(self, groups: list[str]) -> list[bool]:
+        self.writing.set()
+        self.gate.wait()
+        if self.down:
+            raise ConnectionError("the database went away")
+        self.transactions.append(list(groups))
+        if any(group.startswith("bad") for group in groups):
+            raise BadRequest(f"refused: {groups}")
+        return [not group.startswith("stale") for group in groups]
+
+
+def queued_behind_a_transaction(database: FakeDatabase, committer: GroupCommitter, callers: list[list[str]]) -> list:
+    """Commit ``["first"]`` in a thread and, while its transaction waits, the callers' groups as
+    coroutines: they all queue before the gate opens. The callers' outcomes, results or errors."""
+    def commit_first() -> None:
+        try:
+            committer.commit(["first"])
+        except ConnectionError:
+            pass  # the database is down: this caller hears of it too
+
+    first = threading.Thread(target=commit_first)
+    first.start()
+    database.writing.wait()
+
+    async def callers_together() -> list:
+        pending = [asyncio.ensure_future(committer.commit_async(groups)) for groups in callers]
+        await asyncio.sleep(0)  # each has handed its groups over and awaits its answer
+        database.gate.set()
+        return await asyncio.gather(*pending, return_exceptions=True)
+
+    outcomes = asyncio.run(callers_together())
+    first.join()
+    return outcomes
+
+
+@pytest.fixture
+def database():
+    return FakeDatabase()
+
+
+@pytest.fixture
+def committer(database):
+    committer = GroupCommitter(lambda group: group, database.write)
+    yield committer
+    database.gate.set()
+    committer.close()
+
+
+def test_callers_queued_together_share_one_transaction(database, committer):
+    outcomes = queued_behind_a_transaction(database, committer, [["a"], ["b", "stale-c"], ["d"]])
+
+    assert outcomes == [[True], [True, False], [True]]
+    assert database.transactions == [["first"], ["a", "b", "stale-c", "d"]]
+
+
+def test_a_caller_whose_values_are_refused_fails_alone(database, committer):
+    outcomes = queued_behind_a_transaction(database, committer, [["a"], ["bad-b"], ["c", "d"]])
+
+    assert outcomes[0] == [True] and outcomes[2] == [True, True]
+    assert isinstance(outcomes[1], BadRequest)
+    # The shared transaction was refused as a whole; then each caller was written on its own.
+    assert database.transactions == [["first"], ["a", "bad-b", "c", "d"], ["a"], ["bad-b"], ["c", "d"]]
+
+
+def test_a_failing_database_fails_every_caller_of_the_transaction(database, committer):
+    database.down = True
+    outcomes = queued_behind_a_transaction(database, committer, [["a"], ["b"]])
+
+    assert [type(outcome) for outcome in outcomes] == [ConnectionError, ConnectionError]
+    assert database.transactions == []  # tried once for the batch, not once per caller

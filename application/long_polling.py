@@ -32,13 +32,12 @@ from typing import Any, Protocol
 from application.async_waiter import AsyncWaiter
 from application.dto import FetchAndLockRequest, FetchTopic, LockedExternalTaskDTO
 from application.errors import ApplicationError
-from application.ports import Clock
+from application.ports import Clock, RunSync
 
 DEFAULT_MAX_PARKED_POLLS = 200
 
 logger = logging.getLogger(__name__)
 
-RunSync = Callable[..., Awaitable[Any]]
 Fetch = Callable[[FetchAndLockRequest], list[LockedExternalTaskDTO]]
 # How long a poll waits before looking again at a task that is fetchable but was taken first.
 RECHECK_BUSY_SECONDS = 0.05

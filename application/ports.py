@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from application.dto import (
     ExternalTaskDTO,
@@ -23,6 +23,11 @@ from application.queries import (
     ProcessInstanceFilter,
 )
 from domain.variables import TypedValue
+
+
+# Runs a blocking function in a worker thread and awaits it (asyncio.to_thread, or the server's
+# own pool: anyio.to_thread.run_sync); positional arguments only.
+RunSync = Callable[..., Awaitable[Any]]
 
 
 class Clock(Protocol):

@@ -11,6 +11,7 @@ read side lives in ``reads.py``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import threading
 import time
@@ -41,6 +42,7 @@ from application.group_commit import GroupCommitter
 from application.ports import (
     Clock,
     HistoryReadModel,
+    RunSync,
     RuntimeReadModel,
     TaskAvailability,
 )
@@ -94,12 +96,15 @@ class ExternalTaskService(ExternalTaskReads):
         history: HistoryReadModel,
         clock: Clock = utc_now,
         availability: TaskAvailability | None = None,
+        run_sync: RunSync = asyncio.to_thread,
     ) -> None:
         self._event_store = event_store
         self._runtime = runtime
         self._history = history
         self._clock = clock
         self._availability = availability or _NoWakeUps()
+        # Where the coroutine commands run when they must block (``_execute_async``).
+        self._run_sync = run_sync
         self._committer = GroupCommitter(event_store.prepare, event_store.write)
         # Commands on the same aggregate queue up here instead of racing each other's commits;
         # only writers in other processes can still conflict, and those are decided again.
@@ -627,8 +632,11 @@ class ExternalTaskService(ExternalTaskReads):
                     return
             finally:
                 lock.release()
-        await asyncio.to_thread(
-            self._run, command.decide, key=command.key, tasks_may_be_available=command.tasks_may_be_available, fresh=True
+        await self._run_sync(
+            functools.partial(
+                self._run, command.decide, key=command.key, tasks_may_be_available=command.tasks_may_be_available,
+                fresh=True,
+            )
         )
 
     def _run(

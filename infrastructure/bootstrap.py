@@ -66,7 +66,11 @@ def build_engine(
     runtime = SqlRuntimeReadModel(event_store.recorder.datastore, dialect)
     history = SqlHistoryReadModel(event_store, tracking_recorder, dialect)
     wake_ups = PostgresSignal.from_settings(settings) if settings.dialect == "postgres" else InProcessSignal()
-    service = ExternalTaskService(event_store, runtime, history, clock=clock, availability=wake_ups)
+    # The coroutine commands block in the server's thread pool, as FastAPI's sync routes do
+    # (asyncio's default pool has a few threads per core).
+    service = ExternalTaskService(
+        event_store, runtime, history, clock=clock, availability=wake_ups, run_sync=anyio.to_thread.run_sync
+    )
     long_polling = LongPoller(
         service.fetch_and_lock,
         runtime.next_availability,

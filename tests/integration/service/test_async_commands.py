@@ -34,7 +34,7 @@ class TestOnTheEventLoop:
         def no_threads(*args, **kwargs):
             raise AssertionError("a cached, uncontended command went to a thread")
 
-        monkeypatch.setattr(asyncio, "to_thread", no_threads)
+        monkeypatch.setattr(service, "_run_sync", no_threads)
         asyncio.run(service.complete_async(locked.task.id, WORKER_ID))
         assert completed_by(service, locked.task.id) == [WORKER_ID]
 
@@ -55,11 +55,23 @@ class TestOnTheEventLoop:
 
 
 class TestWhenTheCacheCannotDecide:
-    def test_a_task_this_process_never_saw_is_completed(self, service, other):
+    def test_a_task_this_process_never_saw_is_completed_in_the_engines_thread_pool(self, service, other, monkeypatch):
+        """The engine's pool (the server's, as FastAPI's sync routes use), not asyncio's default
+        one of a few threads per core, which a server's waiting commands would soon fill."""
         task = create_task(other.service)
         fetch_one(other.service)
+        pooled = []
+        run_sync = service._run_sync
+
+        async def recording(function, *args):
+            pooled.append(function)
+            return await run_sync(function, *args)
+
+        monkeypatch.setattr(service, "_run_sync", recording)
+        monkeypatch.setattr(asyncio, "to_thread", None)  # not asyncio's pool
         asyncio.run(service.complete_async(task.id, WORKER_ID))
         assert completed_by(service, task.id) == [WORKER_ID]
+        assert len(pooled) == 1
 
     def test_a_refusal_on_stale_cached_state_is_checked_on_fresh_state(self, service, other, clock):
         """This process cached the task as locked by one worker; another process then let the lock

@@ -258,24 +258,34 @@ class ExternalTaskService(ExternalTaskReads):
             use_priority=request.use_priority, sorting=request.sorting,
         )
         candidates = self._runtime.select_fetchable(select, now)
-        loaded = UnitOfWork(self._event_store, fresh=False).find_tasks([task_id for task_id, _ in candidates])
-        claim = _Claim()
+        # The stripes first, then the tasks: a copy loaded before its stripe was held could miss
+        # what a command here committed meanwhile, and its claim would only be refused.
+        held: set[threading.Lock] = set()
+        free = []
         for task_id, topic_name in candidates:
-            if len(claim.tasks) == wanted:
-                break
             lock = self._command_lock(task_id)
             # Two candidates may share a stripe: one this claim already holds is no obstacle.
-            newly_held = lock not in claim.locks
-            if newly_held and not lock.acquire(blocking=False):
-                continue
-            task = loaded.get(task_id)
-            if task is None or not task.is_fetchable(now):
-                if newly_held:
-                    lock.release()
-                continue
-            task.fetch_lock(request.worker_id, topics[topic_name].lock_duration, now)
-            claim.tasks.append(task)
-            claim.locks.add(lock)
+            if lock in held or lock.acquire(blocking=False):
+                held.add(lock)
+                free.append((task_id, topic_name))
+        claim = _Claim()
+        try:
+            loaded = UnitOfWork(self._event_store, fresh=False).find_tasks([task_id for task_id, _ in free])
+            for task_id, topic_name in free:
+                if len(claim.tasks) == wanted:
+                    break
+                task = loaded.get(task_id)
+                if task is None or not task.is_fetchable(now):
+                    continue
+                task.fetch_lock(request.worker_id, topics[topic_name].lock_duration, now)
+                claim.tasks.append(task)
+                claim.locks.add(self._command_lock(task_id))
+        except BaseException:
+            for lock in held:
+                lock.release()
+            raise
+        for lock in held - claim.locks:
+            lock.release()
         with self._claims_lock:
             self._claims_in_flight += len(claim.tasks)
         return claim, candidates

@@ -167,6 +167,14 @@ def _value_info(value_info: Mapping | None) -> dict:
         return {}
     if not isinstance(value_info, Mapping):
         raise InvalidVariableValue("InvalidRequestException", f"valueInfo must be an object, got '{value_info}'")
+    # It is stored as JSON, which has no NaN or infinities (and the events' encoder would quietly
+    # write them as null).
+    try:
+        json.dumps(value_info, allow_nan=False)
+    except (TypeError, ValueError):
+        raise InvalidVariableValue(
+            "InvalidRequestException", f"valueInfo must be a JSON object of finite numbers, got '{value_info}'"
+        ) from None
     return dict(value_info)
 
 

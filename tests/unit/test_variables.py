@@ -329,6 +329,26 @@ class TestValueInfo:
     def test_typed_values_are_hashable_despite_the_dict_field(self):
         assert hash(TypedValue("String", "x", {"a": 1})) == hash(TypedValue("String", "x", {"b": 2}))
 
+    def test_must_be_an_object(self):
+        assert_invalid(lambda: typed_value("x", "String", ["a"]), "InvalidRequestException", "valueInfo must be an object, got '['a']'")
+
+    @pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+    def test_cannot_hold_numbers_json_has_not(self, number):
+        """They would be stored as null in the events while the runtime tables kept them."""
+        assert_invalid(
+            lambda: typed_value("x", "String", {"filename": "a", "size": {"bytes": number}}),
+            "InvalidRequestException",
+            f"valueInfo must be a JSON object of finite numbers, got '{{'filename': 'a', 'size': {{'bytes': {number}}}}}'",
+        )
+
+    def test_cannot_hold_values_json_has_not(self):
+        with pytest.raises(InvalidVariableValue, match="valueInfo must be a JSON object"):
+            typed_value("x", None, {"when": datetime(2025, 1, 1)})
+
+    def test_holds_what_camunda_puts_there(self):
+        info = {"objectTypeName": "java.util.ArrayList", "serializationDataFormat": "application/json", "transient": False}
+        assert typed_value("[]", "Object", info).value_info == info
+
 
 class TestTypedVariables:
     def test_none_is_empty(self):

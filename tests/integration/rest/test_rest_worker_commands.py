@@ -59,6 +59,16 @@ class TestComplete:
         assert_error(response, 400, "InvalidRequestException", message)
         assert api.task(task["id"])["workerId"] == "w"
 
+    def test_a_value_info_holding_nan_completes_nothing(self, api):
+        task = api.locked_task("w")
+        body = b'{"workerId": "w", "variables": {"x": {"value": "a", "type": "String", "valueInfo": {"n": NaN}}}}'
+        response = api.post(
+            f"/external-task/{task['id']}/complete", content=body, headers={"Content-Type": "application/json"}
+        )
+        message = "valueInfo must be a JSON object of finite numbers, got '{'n': nan}'"
+        assert_error(response, 400, "InvalidRequestException", message)
+        assert api.task(task["id"])["workerId"] == "w"
+
     def test_after_the_lock_expired_the_same_worker_still_may(self, api, clock):
         task = api.locked_task("w")
         clock.advance(minutes=5)

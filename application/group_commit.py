@@ -81,6 +81,7 @@ class GroupCommitter:
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        self._stopped = False  # the writer has written its last batch
 
     def commit(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
         """Write the groups; returns, per group, whether it committed. Raises what the database raised."""
@@ -88,7 +89,7 @@ class GroupCommitter:
             return []
         self._ensure_writer()
         request = _Request([self._prepare(group) for group in groups])
-        self._queue.put(request)
+        self._hand_over(request)
         request.done.acquire()
         if request.error is not None:
             raise request.error
@@ -101,7 +102,7 @@ class GroupCommitter:
             return []
         self._ensure_writer()
         future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Request([self._prepare(group) for group in groups], future))
+        self._hand_over(_Request([self._prepare(group) for group in groups], future))
         return await future
 
     def close(self) -> None:
@@ -111,6 +112,27 @@ class GroupCommitter:
         if writer is not None:
             self._queue.put(None)
             writer.join()
+        self._stopped = True
+        self._refuse_leftovers()
+
+    def _hand_over(self, request: _Request) -> None:
+        self._queue.put(request)
+        # A caller that got past ``_ensure_writer`` just before ``close`` may have queued after the
+        # writer's last batch: whoever sees the writer stopped refuses what is left.
+        if self._stopped:
+            self._refuse_leftovers()
+
+    def _refuse_leftovers(self) -> None:
+        leftovers = []
+        while True:
+            try:
+                request = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if request is not None:
+                request.error = RuntimeError("the engine is closed")
+                leftovers.append(request)
+        _answer(leftovers)
 
     def _ensure_writer(self) -> None:
         if self._writer is None:

@@ -636,10 +636,19 @@ class ExternalTaskService(ExternalTaskReads):
                     aggregates = command.decide(self._now(), UnitOfWork(self._event_store, fresh=False, cached_only=True))
                 except (NotCached, DomainError, ApplicationError):
                     aggregates = None  # a refusal on cached state must be checked on fresh state
-                if aggregates is not None and (await self._committer.commit_async([aggregates]))[0]:
-                    if command.tasks_may_be_available:
-                        self._availability.notify()
-                    return
+                if aggregates is not None:
+                    try:
+                        [committed] = await self._committer.commit_async([aggregates])
+                    except asyncio.CancelledError:
+                        # The write goes on without its caller and may well commit: parked polls
+                        # are told all the same (one that finds nothing new has only looked).
+                        if command.tasks_may_be_available:
+                            self._availability.notify()
+                        raise
+                    if committed:
+                        if command.tasks_may_be_available:
+                            self._availability.notify()
+                        return
             finally:
                 lock.release()
         await self._run_sync(

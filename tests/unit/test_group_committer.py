@@ -96,3 +96,25 @@ def test_a_failing_database_fails_every_caller_of_the_transaction(database, comm
 
     assert [type(outcome) for outcome in outcomes] == [ConnectionError, ConnectionError]
     assert database.transactions == []  # tried once for the batch, not once per caller
+
+
+def test_a_caller_queued_after_the_writers_last_batch_is_refused_not_left_waiting(database, committer):
+    database.gate.set()
+    committer.commit(["first"])
+    committer.close()
+    # As if this caller had passed the writer check just before close(): it queues anyway.
+    committer._ensure_writer = lambda: None
+    outcome: list[BaseException] = []
+
+    def late_caller() -> None:
+        try:
+            committer.commit(["late"])
+        except RuntimeError as error:
+            outcome.append(error)
+
+    caller = threading.Thread(target=late_caller)
+    caller.start()
+    caller.join(timeout=10)  # only a regression waits this long
+    assert not caller.is_alive(), "the late caller was left waiting"
+    assert [str(error) for error in outcome] == ["the engine is closed"]
+    assert database.transactions == [["first"]]

@@ -8,13 +8,24 @@ commands, whatever another server process did meanwhile.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from application.errors import Conflict, NotFound
 from infrastructure.bootstrap import build_engine
 
-from .helpers import ANOTHER_WORKER_ID, LOCK_TIME, WORKER_ID, create_task, fetch, fetch_one, logs, raises
+from .helpers import (
+    ANOTHER_WORKER_ID,
+    LOCK_TIME,
+    WORKER_ID,
+    create_task,
+    event_names,
+    fetch,
+    fetch_one,
+    logs,
+    raises,
+)
 
 
 @pytest.fixture
@@ -97,3 +108,36 @@ class TestWhenTheCacheCannotDecide:
         with pytest.raises(RuntimeError, match="the database went away"):
             asyncio.run(service.complete_async(locked.task.id, WORKER_ID))
 
+
+
+class TestCancelled:
+    def test_a_command_cancelled_while_its_commit_is_written_still_wakes_parked_polls(
+        self, engine, service, locked, monkeypatch
+    ):
+        """Its write goes on and commits; a poll parked until the old lock expiry must look again."""
+        writing, gate = threading.Event(), threading.Event()
+        write = service._committer._write_groups
+
+        def gated(groups):
+            writing.set()
+            gate.wait()
+            return write(groups)
+
+        monkeypatch.setattr(service._committer, "_write_groups", gated)
+        wake_ups = []
+        monkeypatch.setattr(service._availability, "notify", lambda: wake_ups.append("notified"))
+
+        async def cancel_while_writing() -> None:
+            command = asyncio.ensure_future(service.extend_lock_async(locked.task.id, WORKER_ID, 2 * LOCK_TIME))
+            await asyncio.to_thread(writing.wait)
+            command.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await command
+            assert wake_ups == ["notified"]
+
+        try:
+            asyncio.run(cancel_while_writing())
+        finally:
+            gate.set()
+        service.extend_lock(locked.task.id, WORKER_ID, 3 * LOCK_TIME)  # queued behind that write
+        assert event_names(engine, locked.task.id).count("LockExtended") == 2

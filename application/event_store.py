@@ -1,6 +1,6 @@
 """The event-sourcing application that stores both aggregates, with group commit and a cache.
 
-It is the library's ``Application`` with three additions:
+It is the library's ``Application`` with four additions:
 - the aggregates of each save travel with their events to the recorder, which writes the runtime
   read model in the same transaction (from the aggregates' state, where their events changed it);
 - ``commit`` writes many independent groups of aggregates (one group per command) in one

@@ -48,7 +48,8 @@ class SqlRuntimeReadModel:
     def _select(self, statement: str, params: tuple[Any, ...], *, walk_indexes: bool = False) -> list[Any]:
         """The rows of one statement in the backend's SQL. ``walk_indexes``: the statement reads
         the first entries of an index in its order, which PostgreSQL must not trade for reading
-        every match and sorting them (as a stale estimate makes it do)."""
+        every match and sorting them (as a stale estimate makes it do): bitmap scans, the plan it
+        falls for, are turned off for the statement (tests/integration/test_fetch_plan.py)."""
         if self._dialect.name != "postgres":
             with self._datastore.transaction(commit=False) as cursor:
                 cursor.execute(statement, params)

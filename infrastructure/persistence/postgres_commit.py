@@ -28,13 +28,15 @@ from infrastructure.persistence.runtime_projection import DELETION_KEYS, RUNTIME
 from infrastructure.persistence.runtime_tables import RUNTIME_KEYS
 from infrastructure.persistence.sql import Dialect
 
-FUNCTION_NAME = "extask_commit_groups"
+# Versioned: server processes of different versions on one schema each call the function that
+# reads their documents (version 2 added the lock-only updates).
+FUNCTION_NAME = "extask_commit_groups_v2"
 # U+0000 as JSON writes it: escaped, and not itself the tail of an escaped backslash.
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def commit_function(dialect: Dialect, events_table: str) -> str:
-    """The DDL of ``extask_commit_groups(batch jsonb)``."""
+    """The DDL of ``extask_commit_groups_v2(batch jsonb)``."""
     events = f'"{dialect.schema}"."{events_table}"'
     groups = "jsonb_array_elements(batch->'groups') g"
     deletions = "\n".join(
@@ -54,6 +56,17 @@ def commit_function(dialect: Dialect, events_table: str) -> str:
         + ";\n    END IF;"
         for table, columns in RUNTIME_COLUMNS.items()
     )
+    locks = (
+        "    IF (batch->>'locks')::boolean THEN\n"
+        f"        UPDATE {dialect.table('ext_task')} t\n"
+        "            SET worker_id = l.x->>1, lock_expiration_time = (l.x->>2)::bigint, version = (l.x->>3)::integer\n"
+        f"            FROM (SELECT x FROM {groups}, jsonb_array_elements(g->'l') x) l\n"
+        # The ids as an array too: the planner then looks the rows up by key, where the join
+        # alone (it expects 10,000 lock changes) has it scan the whole table.
+        "            WHERE t.id = l.x->>0 AND t.id = ANY(ARRAY(\n"
+        f"                SELECT y->>0 FROM {groups}, jsonb_array_elements(g->'l') y));\n"
+        "    END IF;"
+    )
     # Events are inserted in the document's order: it is the order of their notification ids.
     return f"""
 CREATE OR REPLACE FUNCTION "{dialect.schema}".{FUNCTION_NAME}(batch jsonb) RETURNS void
@@ -68,6 +81,7 @@ BEGIN
         ORDER BY gn, n;
 {deletions}
 {upserts}
+{locks}
 END
 $body$"""
 
@@ -85,11 +99,12 @@ class BatchPart:
     json: str
     deletes: frozenset[str]
     writes: frozenset[str]
+    locks: bool = False
 
 
 def batch_part(events: Sequence[StoredEvent], changes: RuntimeChanges) -> BatchPart:
     """Events as ``[id, version, topic, state]`` (the state in base64, byte for byte), runtime
-    rows as objects keyed by column."""
+    rows as objects keyed by column, lock changes (``l``) as ``[id, worker, expiry, version]``."""
     deletions = {table: keys for table, keys in changes.deletions.items() if keys}
     rows = {
         table: [dict(zip(RUNTIME_COLUMNS[table], row)) for row in table_rows]
@@ -103,20 +118,23 @@ def batch_part(events: Sequence[StoredEvent], changes: RuntimeChanges) -> BatchP
         ],
         "d": deletions,
         "r": rows,
+        "l": changes.locks,
     }
     # Variables are refused NaN and infinities before they get here (orjson would write null).
     json = orjson.dumps(document).decode()
     if "\\u0000" in json and _JSON_NUL.search(json):
         # PostgreSQL's text (and jsonb) cannot hold it; the stored event, bytes, could.
         raise BadRequest("PostgreSQL cannot store the character U+0000 (NUL) in text; it was found in the request's values")
-    return BatchPart(json, frozenset(deletions), frozenset(rows))
+    return BatchPart(json, frozenset(deletions), frozenset(rows), bool(changes.locks))
 
 
 def batch_document(parts: Sequence[BatchPart], lock_timeout_seconds: int) -> str:
     """The JSON document the function reads, joined from the groups' parts."""
     deletes = sorted(frozenset().union(*(part.deletes for part in parts)))
     writes = sorted(frozenset().union(*(part.writes for part in parts)))
+    locks = "true" if any(part.locks for part in parts) else "false"
     return (
         f'{{"lock_timeout":"{lock_timeout_seconds}s","delete":{orjson.dumps(deletes).decode()},'
-        f'"rows":{orjson.dumps(writes).decode()},"groups":[{",".join(part.json for part in parts)}]}}'
+        f'"rows":{orjson.dumps(writes).decode()},"locks":{locks},'
+        f'"groups":[{",".join(part.json for part in parts)}]}}'
     )

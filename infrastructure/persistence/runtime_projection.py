@@ -59,6 +59,10 @@ DELETION_KEYS = {
 }
 # Events after which a live aggregate's variables in the runtime tables are written again.
 TASK_VARIABLE_EVENTS = (ExternalTask.Created, ExternalTask.Failed)
+# Events that change nothing of a task's row but its lock (and its version).
+LOCK_EVENTS = (ExternalTask.Locked, ExternalTask.LockExtended, ExternalTask.Unlocked)
+LOCK_COLUMNS = ("id", "worker_id", "lock_expiration_time", "version")
+LOCK_UPDATE = "UPDATE {ext_task} SET worker_id = ?, lock_expiration_time = ?, version = ? WHERE id = ?"
 INCIDENT_ROW_EVENTS = (ExternalTask.IncidentCreated, ExternalTask.IncidentAnnotated)
 
 
@@ -84,10 +88,13 @@ def millis(moment: Any) -> int | None:
 class RuntimeChanges:
     """What one transaction changes in the runtime tables: per table, the rows whose deletion key
     (``DELETION_KEYS``) is one of ``deletions``, deleted first; then ``rows`` (in
-    ``RUNTIME_COLUMNS`` order), each inserted or overwriting the row with its key."""
+    ``RUNTIME_COLUMNS`` order), each inserted or overwriting the row with its key; and ``locks``
+    (``LOCK_COLUMNS``), tasks whose row exists and of which only the lock changed, updated in
+    place. No task is in two of them."""
 
     deletions: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
+    locks: list[tuple[Any, ...]] = field(default_factory=list)
 
     @classmethod
     def merged(cls, parts: Iterable[RuntimeChanges]) -> RuntimeChanges:
@@ -98,6 +105,7 @@ class RuntimeChanges:
                 merged.deletions[table].extend(keys)
             for table, rows in part.rows.items():
                 merged.rows[table].extend(rows)
+            merged.locks.extend(part.locks)
         return merged
 
 
@@ -109,7 +117,7 @@ class RuntimeProjection:
         """The runtime changes of saved aggregates, each with the events it was saved with.
 
         The rows are an aggregate's current state; its events only tell which tables it changed,
-        so that a lock rewrites the task row and nothing else. ``None`` for the events: they are
+        and whether only a task's lock did (then just its lock columns are written). ``None`` for the events: they are
         not known (a replay catching up), so every row the aggregate has is written again.
         """
         changes = RuntimeChanges()
@@ -131,6 +139,8 @@ class RuntimeProjection:
             delete_where_in(cursor, self.dialect, table, DELETION_KEYS[table], keys)
         for table, rows in changes.rows.items():
             executemany(cursor, self.dialect, UPSERTS[table], rows)
+        if changes.locks:
+            executemany(cursor, self.dialect, LOCK_UPDATE, [(*lock[1:], lock[0]) for lock in changes.locks])
 
     def rows(self, aggregates: Iterable[Any]) -> dict[str, list[tuple[Any, ...]]]:
         """Every runtime row of these aggregates, by table, in ``RUNTIME_COLUMNS`` order: what a
@@ -157,6 +167,11 @@ class RuntimeProjection:
             # A live task's local variables are only ever added, so none stored means none to delete.
             if task.local_variables or events is None:
                 changes.deletions["task_var"].append(task_id)
+            return
+        if events is not None and all(isinstance(event, LOCK_EVENTS) for event in events):
+            # The fetch-and-lock path: three columns rather than the whole row (on SQLite, that
+            # also spares the two indexes without the lock's expiry).
+            changes.locks.append((task_id, task.worker_id, millis(task.lock_expiration_time), task.version))
             return
         changes.rows["ext_task"].append(self._task_row(task))
         if task.local_variables and _any_of(events, TASK_VARIABLE_EVENTS):

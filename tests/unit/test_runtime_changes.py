@@ -1,13 +1,14 @@
 """Which runtime rows a save writes and deletes, worked out from the aggregates and their events
 (no database). The rows are always an aggregate's whole current state; the events only say which
-tables a save touches, so a lock rewrites the task's row and nothing else.
+tables a save touches, and whether only a task's lock changed: then only its lock columns are
+written.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from domain.external_task import ExternalTask
+from domain.external_task import ExternalTask, epoch_millis
 from domain.process_instance import ProcessInstance
 from infrastructure.persistence.runtime_projection import RuntimeProjection
 from infrastructure.persistence.sql import Dialect
@@ -72,12 +73,34 @@ class TestCreation:
 
 
 class TestWorkerCommands:
-    def test_a_lock_rewrites_the_task_row_and_nothing_else(self):
+    def test_a_lock_updates_the_task_rows_lock_and_nothing_else(self):
         task = new_task(local_variables={"a": VARIABLE})
         task.fetch_lock(WORKER, 10_000, NOW)
         changes = saved(task)
-        assert tables(changes) == ({"ext_task": 1}, {})
+        assert tables(changes) == ({}, {})
+        assert changes.locks == [(str(task.id), WORKER, epoch_millis(NOW) + 10_000, 2)]
+
+    def test_an_extended_lock_and_an_unlock_update_the_lock_alone(self):
+        task = locked_task()
+        task.extend_lock(WORKER, 20_000, NOW)
+        task.unlock(NOW)
+        changes = saved(task)
+        assert tables(changes) == ({}, {})
+        assert changes.locks == [(str(task.id), None, None, 4)]
+
+    def test_a_lock_with_another_change_in_the_same_save_rewrites_the_row(self):
+        task = new_task()
+        task.fetch_lock(WORKER, 10_000, NOW)
+        task.set_priority(5, NOW)
+        changes = saved(task)
+        assert tables(changes) == ({"ext_task": 1}, {}) and changes.locks == []
         assert changes.rows["ext_task"][0][2] == WORKER
+
+    def test_a_task_created_and_locked_in_one_save_writes_its_whole_row(self):
+        task = ExternalTask.create(now=NOW, topic_name="topic", process_instance_id="pi-1")
+        task.fetch_lock(WORKER, 10_000, NOW)
+        changes = saved(task)
+        assert tables(changes) == ({"ext_task": 1}, {}) and changes.locks == []
 
     def test_a_completion_deletes_the_task_row_and_its_incident(self):
         task = locked_task()

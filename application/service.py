@@ -268,6 +268,9 @@ class ExternalTaskService(ExternalTaskReads):
             if lock in held or lock.acquire(blocking=False):
                 held.add(lock)
                 free.append((task_id, topic_name))
+        # Held while they load: a fetch here meanwhile must look past them.
+        with self._claims_lock:
+            self._claims_in_flight += len(free)
         claim = _Claim()
         try:
             loaded = UnitOfWork(self._event_store, fresh=False).find_tasks([task_id for task_id, _ in free])
@@ -283,11 +286,13 @@ class ExternalTaskService(ExternalTaskReads):
         except BaseException:
             for lock in held:
                 lock.release()
+            with self._claims_lock:
+                self._claims_in_flight -= len(free)
             raise
         for lock in held - claim.locks:
             lock.release()
         with self._claims_lock:
-            self._claims_in_flight += len(claim.tasks)
+            self._claims_in_flight -= len(free) - len(claim.tasks)
         return claim, candidates
 
     def _commit_claims(self, claim: _Claim) -> list[ExternalTask]:

@@ -5,12 +5,14 @@ Ported from Camunda's ExternalTaskServiceTest (spec 5.1); numbers refer to that 
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 
 from application.dto import FetchAndLockRequest, FetchTopic
 from application.errors import BadRequest
+from application.unit_of_work import UnitOfWork
 from infrastructure.bootstrap import build_engine
 
 from .helpers import (
@@ -585,3 +587,31 @@ class TestTasksOfAnotherProcess:
         assert {locked.task.id for locked in fetch(service, max_tasks=10)} == {task.id for task in tasks}
         assert reads == [10]
 
+
+    def test_a_fetch_here_while_another_loads_its_candidates_gets_the_next_tasks(
+        self, service, other, monkeypatch
+    ):
+        """The first fetch holds its ten candidates while it reads them from the event store; a
+        second fetch meanwhile looks past them rather than finding all ten busy, five rounds over."""
+        tasks = [create_task(other.service) for _ in range(20)]
+        first_loading, second_done = threading.Event(), threading.Event()
+        find_tasks = UnitOfWork.find_tasks
+
+        def slow_first_load(self, task_ids):
+            if threading.current_thread() is not threading.main_thread() and not first_loading.is_set():
+                first_loading.set()
+                second_done.wait(timeout=10)
+            return find_tasks(self, task_ids)
+
+        monkeypatch.setattr(UnitOfWork, "find_tasks", slow_first_load)
+        first: list = []
+        loader = threading.Thread(target=lambda: first.extend(fetch(service, max_tasks=10)))
+        loader.start()
+        first_loading.wait(timeout=10)
+        try:
+            second = fetch(service, ANOTHER_WORKER_ID, max_tasks=10)
+        finally:
+            second_done.set()
+            loader.join()
+        assert len(first) == 10 and len(second) == 10
+        assert set(ids(first)) | set(ids(second)) == {task.id for task in tasks}

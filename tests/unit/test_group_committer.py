@@ -21,7 +21,8 @@ class FakeDatabase:
     Its first write waits at ``gate``, so the callers after it queue up."""
 
     def __init__(self) -> None:
-        self.transactions: list[list[str]] = []
+        self.transactions: list[list[str]] = []  # the batches written (or refused)
+        self.attempts: list[list[str]] = []  # every batch tried, failed ones too
         self.gate = threading.Event()
         self.writing = threading.Event()
         self.down = False
@@ -29,6 +30,7 @@ class FakeDatabase:
     def write(self, groups: list[str]) -> list[bool]:
         self.writing.set()
         self.gate.wait()
+        self.attempts.append(list(groups))
         if self.down:
             raise ConnectionError("the database went away")
         self.transactions.append(list(groups))
@@ -95,7 +97,7 @@ def test_a_failing_database_fails_every_caller_of_the_transaction(database, comm
     outcomes = queued_behind_a_transaction(database, committer, [["a"], ["b"]])
 
     assert [type(outcome) for outcome in outcomes] == [ConnectionError, ConnectionError]
-    assert database.transactions == []  # tried once for the batch, not once per caller
+    assert database.attempts == [["first"], ["a", "b"]]  # once for the batch, not once per caller
 
 
 def test_a_caller_queued_after_the_writers_last_batch_is_refused_not_left_waiting(database, committer):

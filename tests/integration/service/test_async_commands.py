@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import anyio.to_thread
 import pytest
 
 from application.errors import Conflict, NotFound
@@ -78,8 +79,8 @@ class TestWhenTheCacheCannotDecide:
             pooled.append(function)
             return await run_sync(function, *args)
 
+        assert run_sync is anyio.to_thread.run_sync  # the engine's pool, as built
         monkeypatch.setattr(service, "_run_sync", recording)
-        monkeypatch.setattr(asyncio, "to_thread", None)  # not asyncio's pool
         asyncio.run(service.complete_async(task.id, WORKER_ID))
         assert completed_by(service, task.id) == [WORKER_ID]
         assert len(pooled) == 1

@@ -24,15 +24,23 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 
 from application.errors import BadRequest
-from infrastructure.persistence.runtime_projection import DELETION_KEYS, RUNTIME_COLUMNS, RuntimeChanges
+from infrastructure.persistence.runtime_projection import (
+    DELETION_KEYS,
+    LOCK_COLUMNS,
+    RUNTIME_COLUMNS,
+    RuntimeChanges,
+)
 from infrastructure.persistence.runtime_tables import RUNTIME_KEYS
 from infrastructure.persistence.sql import Dialect
 
 # Versioned: server processes of different versions on one schema each call the function that
 # reads their documents (version 2 added the lock-only updates).
 FUNCTION_NAME = "extask_commit_groups_v2"
+# Raised by the function when a lock change finds no task row (runtime_projection.MissingTaskRow).
+MISSING_TASK_ROW_SQLSTATE = "EX001"
 # U+0000 as JSON writes it: escaped, and not itself the tail of an escaped backslash.
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_LOCK_COLUMN_TYPES = {"worker_id": "text", "lock_expiration_time": "bigint", "version": "integer"}
 
 
 def commit_function(dialect: Dialect, events_table: str) -> str:
@@ -56,21 +64,30 @@ def commit_function(dialect: Dialect, events_table: str) -> str:
         + ";\n    END IF;"
         for table, columns in RUNTIME_COLUMNS.items()
     )
+    assignments = ", ".join(
+        f"{column} = (l.x->>{index})::{_LOCK_COLUMN_TYPES[column]}" for index, column in enumerate(LOCK_COLUMNS) if index
+    )
     locks = (
-        "    IF (batch->>'locks')::boolean THEN\n"
-        f"        UPDATE {dialect.table('ext_task')} t\n"
-        "            SET worker_id = l.x->>1, lock_expiration_time = (l.x->>2)::bigint, version = (l.x->>3)::integer\n"
+        "    IF (batch->>'locks')::integer > 0 THEN\n"
+        f"        UPDATE {dialect.table('ext_task')} t SET {assignments}\n"
         f"            FROM (SELECT x FROM {groups}, jsonb_array_elements(g->'l') x) l\n"
         # The ids as an array too: the planner then looks the rows up by key, where the join
         # alone (it expects 10,000 lock changes) has it scan the whole table.
         "            WHERE t.id = l.x->>0 AND t.id = ANY(ARRAY(\n"
         f"                SELECT y->>0 FROM {groups}, jsonb_array_elements(g->'l') y));\n"
+        "        GET DIAGNOSTICS updated = ROW_COUNT;\n"
+        "        IF updated <> (batch->>'locks')::integer THEN\n"
+        "            RAISE EXCEPTION 'extask: % lock changes found % task rows', batch->>'locks', updated\n"
+        f"                USING ERRCODE = '{MISSING_TASK_ROW_SQLSTATE}';\n"
+        "        END IF;\n"
         "    END IF;"
     )
     # Events are inserted in the document's order: it is the order of their notification ids.
     return f"""
 CREATE OR REPLACE FUNCTION "{dialect.schema}".{FUNCTION_NAME}(batch jsonb) RETURNS void
 LANGUAGE plpgsql AS $body$
+DECLARE
+    updated integer;
 BEGIN
     PERFORM set_config('lock_timeout', batch->>'lock_timeout', true);
     LOCK TABLE {events} IN EXCLUSIVE MODE;
@@ -99,7 +116,7 @@ class BatchPart:
     json: str
     deletes: frozenset[str]
     writes: frozenset[str]
-    locks: bool = False
+    locks: int = 0  # how many lock changes
 
 
 def batch_part(events: Sequence[StoredEvent], changes: RuntimeChanges) -> BatchPart:
@@ -125,16 +142,15 @@ def batch_part(events: Sequence[StoredEvent], changes: RuntimeChanges) -> BatchP
     if "\\u0000" in json and _JSON_NUL.search(json):
         # PostgreSQL's text (and jsonb) cannot hold it; the stored event, bytes, could.
         raise BadRequest("PostgreSQL cannot store the character U+0000 (NUL) in text; it was found in the request's values")
-    return BatchPart(json, frozenset(deletions), frozenset(rows), bool(changes.locks))
+    return BatchPart(json, frozenset(deletions), frozenset(rows), len(changes.locks))
 
 
 def batch_document(parts: Sequence[BatchPart], lock_timeout_seconds: int) -> str:
     """The JSON document the function reads, joined from the groups' parts."""
     deletes = sorted(frozenset().union(*(part.deletes for part in parts)))
     writes = sorted(frozenset().union(*(part.writes for part in parts)))
-    locks = "true" if any(part.locks for part in parts) else "false"
     return (
         f'{{"lock_timeout":"{lock_timeout_seconds}s","delete":{orjson.dumps(deletes).decode()},'
-        f'"rows":{orjson.dumps(writes).decode()},"locks":{locks},'
+        f'"rows":{orjson.dumps(writes).decode()},"locks":{sum(part.locks for part in parts)},'
         f'"groups":[{",".join(part.json for part in parts)}]}}'
     )

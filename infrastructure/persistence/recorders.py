@@ -35,13 +35,14 @@ from psycopg.sql import SQL
 from application.errors import BadRequest
 from infrastructure.persistence.history_tables import HISTORY_TABLES
 from infrastructure.persistence.postgres_commit import (
+    MISSING_TASK_ROW_SQLSTATE,
     BatchPart,
     batch_document,
     batch_part,
     commit_function,
     commit_statement,
 )
-from infrastructure.persistence.runtime_projection import RuntimeChanges, RuntimeProjection
+from infrastructure.persistence.runtime_projection import MissingTaskRow, RuntimeChanges, RuntimeProjection
 from infrastructure.persistence.runtime_tables import RUNTIME_TABLES
 from infrastructure.persistence.sql import Dialect
 
@@ -238,6 +239,10 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
                 except psycopg.errors.DataError as error:
                     # A value the database refuses (class 22): the group committer finds whose.
                     raise BadRequest(f"The database refused a value: {error.diag.message_primary}") from error
+                except psycopg.Error as error:
+                    if error.sqlstate == MISSING_TASK_ROW_SQLSTATE:
+                        raise MissingTaskRow(error.diag.message_primary or str(error)) from error
+                    raise
             accepted = refreshed
         return accepted
 

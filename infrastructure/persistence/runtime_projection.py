@@ -17,7 +17,7 @@ from typing import Any
 from domain.external_task import ExternalTask, epoch_millis
 from domain.process_instance import ProcessInstance
 from infrastructure.persistence.runtime_tables import RUNTIME_KEYS
-from infrastructure.persistence.sql import Dialect, delete_where_in, executemany
+from infrastructure.persistence.sql import Dialect, changed_rows, delete_where_in, executemany
 from infrastructure.persistence.task_query import variable_search_columns
 
 TASK_COLUMNS = (
@@ -62,7 +62,12 @@ TASK_VARIABLE_EVENTS = (ExternalTask.Created, ExternalTask.Failed)
 # Events that change nothing of a task's row but its lock (and its version).
 LOCK_EVENTS = (ExternalTask.Locked, ExternalTask.LockExtended, ExternalTask.Unlocked)
 LOCK_COLUMNS = ("id", "worker_id", "lock_expiration_time", "version")
-LOCK_UPDATE = "UPDATE {ext_task} SET worker_id = ?, lock_expiration_time = ?, version = ? WHERE id = ?"
+LOCK_UPDATE = "UPDATE {ext_task} SET " + ", ".join(f"{c} = ?" for c in LOCK_COLUMNS[1:]) + " WHERE id = ?"
+
+
+class MissingTaskRow(RuntimeError):
+    """A lock change found no runtime row to update: the read model is not the fold of the events
+    (a row removed by hand, say). Nothing of the transaction is written; a replay repairs it."""
 INCIDENT_ROW_EVENTS = (ExternalTask.IncidentCreated, ExternalTask.IncidentAnnotated)
 
 
@@ -141,6 +146,9 @@ class RuntimeProjection:
             executemany(cursor, self.dialect, UPSERTS[table], rows)
         if changes.locks:
             executemany(cursor, self.dialect, LOCK_UPDATE, [(*lock[1:], lock[0]) for lock in changes.locks])
+            found = changed_rows(cursor)
+            if found != len(changes.locks):
+                raise MissingTaskRow(f"{len(changes.locks)} lock changes found {found} task rows")
 
     def rows(self, aggregates: Iterable[Any]) -> dict[str, list[tuple[Any, ...]]]:
         """Every runtime row of these aggregates, by table, in ``RUNTIME_COLUMNS`` order: what a

@@ -46,6 +46,12 @@ def executemany(cursor: Any, dialect: Dialect, statement: str, rows: list[Any]) 
         cursor.executemany(dialect.sql(statement), rows)
 
 
+def changed_rows(cursor: Any) -> int:
+    """How many rows the last ``execute`` or ``executemany`` changed (the library's SQLite cursor
+    wraps the driver's, which knows)."""
+    return getattr(cursor, "sqlite_cursor", cursor).rowcount
+
+
 def delete_where_in(cursor: Any, dialect: Dialect, table: str, column: str, values: list[Any]) -> None:
     """Delete the rows whose ``column`` is one of ``values``, in one statement where the driver allows."""
     if not values:

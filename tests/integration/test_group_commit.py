@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from uuid import UUID
+
+import pytest
 
 from application.dto import NewExternalTask
 from domain.external_task import ExternalTask
+from infrastructure.persistence.database import settings_from_url
+from infrastructure.persistence.runtime_projection import MissingTaskRow
+from infrastructure.persistence.sql import Dialect, execute
 
 
 def stored_version(engine, task_id: str) -> int:
@@ -71,3 +77,22 @@ def test_concurrent_commands_share_transactions(engine, service, monkeypatch):
 
     assert sum(transactions) == 64
     assert len(transactions) < 64
+
+
+def test_a_lock_change_that_finds_no_task_row_fails_and_writes_nothing(engine, service, database_url):
+    """A lock updates its task's row in place; a row gone (removed by hand) is not silently
+    passed over: the command fails, no event is stored, and the other groups fail with it."""
+    gone, other = (service.create(NewExternalTask(topic_name="group")) for _ in range(2))
+    settings = settings_from_url(database_url)
+    with engine.event_store.recorder.datastore.transaction(commit=True) as cursor:
+        execute(cursor, Dialect(settings.dialect, settings.schema), "DELETE FROM {ext_task} WHERE id = ?", (gone.id,))
+    groups = []
+    for task_id in (gone.id, other.id):
+        task = engine.event_store.repository.get(UUID(task_id))
+        task.lock("w", 60_000, datetime.now(timezone.utc))
+        groups.append([task])
+
+    with pytest.raises(MissingTaskRow, match="2 lock changes found 1 task rows"):
+        engine.event_store.commit(groups)
+    assert stored_version(engine, gone.id) == stored_version(engine, other.id) == 1
+    assert service.get_task(other.id).worker_id is None

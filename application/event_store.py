@@ -25,6 +25,8 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Recording, Transcoder
 
+from application.errors import BadRequest
+
 CACHE_SIZE = 100_000
 
 
@@ -103,7 +105,13 @@ class ExternalTaskEventStore(Application[UUID]):
         encoded, their runtime changes worked out. Done by the thread that decided the command, so
         that a group commit's writer has as little to do as possible."""
         saved = [(aggregate, aggregate.collect_events()) for aggregate in group]
-        stored = [self.mapper.to_stored_event(event) for _, events in saved for event in events]
+        try:
+            stored = [self.mapper.to_stored_event(event) for _, events in saved for event in events]
+        except UnicodeEncodeError:
+            # JSON text may escape half of a surrogate pair ("\ud800"); no UTF-8 holds one alone.
+            raise BadRequest(
+                "Text in the request is not valid Unicode: it holds an unpaired surrogate (U+D800 to U+DFFF)"
+            ) from None
         return self.recorder.prepare_group(stored, saved)  # type: ignore[attr-defined]
 
     def write(self, groups: Sequence[Any]) -> list[bool]:

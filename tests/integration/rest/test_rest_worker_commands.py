@@ -135,6 +135,18 @@ class TestFailure:
             assert_no_content(response)
             assert lifecycle_api.task(task["id"])["errorMessage"] == "a\x00b"
 
+    def test_an_error_message_with_an_unpaired_surrogate_is_a_400(self, lifecycle_api):
+        task = lifecycle_api.locked_task("w")
+        body = b'{"workerId": "w", "errorMessage": "x\\ud800y", "retries": 1}'
+        response = lifecycle_api.post(
+            f"/external-task/{task['id']}/failure", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert_error(
+            response, 400, "InvalidRequestException",
+            "Text in the request is not valid Unicode: it holds an unpaired surrogate (U+D800 to U+DFFF)",
+        )
+        assert lifecycle_api.task(task["id"])["errorMessage"] is None
+
 
 class TestErrorDetails:
     def test_are_plain_text(self, api):

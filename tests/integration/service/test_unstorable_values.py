@@ -1,7 +1,8 @@
-"""Values a backend cannot store: PostgreSQL's text holds no U+0000 (NUL) character.
+"""Values a backend cannot store: PostgreSQL's text holds no U+0000 (NUL) character, and no
+UTF-8 holds an unpaired surrogate (which JSON text can escape: "\ud800").
 
-On PostgreSQL a command carrying one is refused with a clear error and changes nothing; on SQLite
-the value is stored and read back as it was sent.
+A command carrying one is refused with a clear error and changes nothing; SQLite stores a NUL and
+reads it back as it was sent.
 """
 
 from __future__ import annotations
@@ -57,3 +58,22 @@ def test_a_backslash_and_u0000_written_out_is_plain_text(engine, service, locked
     """Six characters, not a NUL: stored on every backend."""
     service.handle_failure(locked.task.id, WORKER_ID, error_message="\\u0000", retries=1)
     assert service.get_task(locked.task.id).error_message == "\\u0000"
+
+
+@pytest.mark.parametrize("asynchronously", [False, True], ids=["sync", "async"])
+def test_a_failure_whose_error_message_holds_an_unpaired_surrogate(engine, service, locked, asynchronously):
+    task_id = locked.task.id
+    fail = (
+        (lambda: asyncio.run(service.handle_failure_async(task_id, WORKER_ID, error_message="x\ud800y", retries=1)))
+        if asynchronously
+        else (lambda: service.handle_failure(task_id, WORKER_ID, error_message="x\ud800y", retries=1))
+    )
+    with raises(BadRequest, "Text in the request is not valid Unicode: it holds an unpaired surrogate (U+D800 to U+DFFF)"):
+        fail()
+    assert event_names(engine, task_id) == ["Created", "Locked"]
+
+
+def test_a_variable_name_with_an_unpaired_surrogate_completes_nothing(engine, service, locked):
+    with raises(BadRequest):
+        service.complete(locked.task.id, WORKER_ID, {"\udfff": 1})
+    assert event_names(engine, locked.task.id) == ["Created", "Locked"]

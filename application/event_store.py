@@ -65,15 +65,12 @@ class ExternalTaskEventStore(Application[UUID]):
 
     # -- reading --------------------------------------------------------------------------------
 
-    def get(self, aggregate_id: UUID, *, fresh: bool = False) -> tuple[Aggregate | None, bool]:
-        """(a private copy of the aggregate or None, whether it came from the cache)."""
-        return self.get_many([aggregate_id], fresh=fresh)[aggregate_id]
-
     def get_many(
         self, aggregate_ids: Sequence[UUID], *, fresh: bool = False, cached_only: bool = False
     ) -> dict[UUID, tuple[Aggregate | None, bool]]:
-        """``get`` for several aggregates: those not cached are read in one query, not one each
-        (``cached_only``: not read at all, but answered None)."""
+        """Per aggregate, (a private copy of it or None, whether it came from the cache). Those not
+        cached are read in one query, not one each (``cached_only``: not read at all, but answered
+        None)."""
         found: dict[UUID, tuple[Aggregate | None, bool]] = {}
         if not fresh:
             with self._cache_lock:

@@ -38,8 +38,8 @@ class _Request:
     def __init__(self, groups: Sequence[Any], future: asyncio.Future[list[bool]] | None = None) -> None:
         self.groups = groups
         self.future = future
-        self.done = threading.Lock()
         if future is None:
+            self.done = threading.Lock()
             self.done.acquire()
         self.accepted: list[bool] | None = None
         self.error: BaseException | None = None

@@ -284,15 +284,13 @@ class ExternalTaskService(ExternalTaskReads):
                 claim.tasks.append(task)
                 claim.locks.add(self._command_lock(task_id))
         except BaseException:
-            for lock in held:
+            claim = _Claim()  # nothing claimed: every stripe goes back
+            raise
+        finally:
+            for lock in held - claim.locks:
                 lock.release()
             with self._claims_lock:
-                self._claims_in_flight -= len(free)
-            raise
-        for lock in held - claim.locks:
-            lock.release()
-        with self._claims_lock:
-            self._claims_in_flight -= len(free) - len(claim.tasks)
+                self._claims_in_flight -= len(free) - len(claim.tasks)
         return claim, candidates
 
     def _commit_claims(self, claim: _Claim) -> list[ExternalTask]:
@@ -642,17 +640,18 @@ class ExternalTaskService(ExternalTaskReads):
                 except (NotCached, DomainError, ApplicationError):
                     aggregates = None  # a refusal on cached state must be checked on fresh state
                 if aggregates is not None:
+                    committed = False
                     try:
                         [committed] = await self._committer.commit_async([aggregates])
                     except asyncio.CancelledError:
                         # The write goes on without its caller and may well commit: parked polls
                         # are told all the same (one that finds nothing new has only looked).
-                        if command.tasks_may_be_available:
-                            self._availability.notify()
+                        committed = True
                         raise
-                    if committed:
-                        if command.tasks_may_be_available:
+                    finally:
+                        if committed and command.tasks_may_be_available:
                             self._availability.notify()
+                    if committed:
                         return
             finally:
                 lock.release()

@@ -138,11 +138,11 @@ def batch_part(events: Sequence[StoredEvent], changes: RuntimeChanges) -> BatchP
         "l": changes.locks,
     }
     # Variables are refused NaN and infinities before they get here (orjson would write null).
-    json = orjson.dumps(document).decode()
-    if "\\u0000" in json and _JSON_NUL.search(json):
+    encoded = orjson.dumps(document).decode()
+    if "\\u0000" in encoded and _JSON_NUL.search(encoded):
         # PostgreSQL's text (and jsonb) cannot hold it; the stored event, bytes, could.
         raise BadRequest("PostgreSQL cannot store the character U+0000 (NUL) in text; it was found in the request's values")
-    return BatchPart(json, frozenset(deletions), frozenset(rows), len(changes.locks))
+    return BatchPart(encoded, frozenset(deletions), frozenset(rows), len(changes.locks))
 
 
 def batch_document(parts: Sequence[BatchPart], lock_timeout_seconds: int) -> str:

@@ -63,12 +63,12 @@ TASK_VARIABLE_EVENTS = (ExternalTask.Created, ExternalTask.Failed)
 LOCK_EVENTS = (ExternalTask.Locked, ExternalTask.LockExtended, ExternalTask.Unlocked)
 LOCK_COLUMNS = ("id", "worker_id", "lock_expiration_time", "version")
 LOCK_UPDATE = "UPDATE {ext_task} SET " + ", ".join(f"{c} = ?" for c in LOCK_COLUMNS[1:]) + " WHERE id = ?"
+INCIDENT_ROW_EVENTS = (ExternalTask.IncidentCreated, ExternalTask.IncidentAnnotated)
 
 
 class MissingTaskRow(RuntimeError):
     """A lock change found no runtime row to update: the read model is not the fold of the events
     (a row removed by hand, say). Nothing of the transaction is written; a replay repairs it."""
-INCIDENT_ROW_EVENTS = (ExternalTask.IncidentCreated, ExternalTask.IncidentAnnotated)
 
 
 def upsert(table: str) -> str:
@@ -122,8 +122,9 @@ class RuntimeProjection:
         """The runtime changes of saved aggregates, each with the events it was saved with.
 
         The rows are an aggregate's current state; its events only tell which tables it changed,
-        and whether only a task's lock did (then just its lock columns are written). ``None`` for the events: they are
-        not known (a replay catching up), so every row the aggregate has is written again.
+        and whether only a task's lock did (then just its lock columns are written). ``None`` for
+        the events: they are not known (a replay catching up), so every row the aggregate has is
+        written again.
         """
         changes = RuntimeChanges()
         for aggregate, events in saved:

@@ -43,7 +43,7 @@ from infrastructure.persistence.postgres_commit import (
     commit_statement,
 )
 from infrastructure.persistence.runtime_projection import MissingTaskRow, RuntimeChanges, RuntimeProjection
-from infrastructure.persistence.runtime_tables import RUNTIME_TABLES
+from infrastructure.persistence.runtime_tables import RUNTIME_TABLES, retire_indexes
 from infrastructure.persistence.sql import Dialect
 
 # An aggregate a command saved, with the domain events it was saved with.
@@ -115,8 +115,10 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + [
-            self.dialect.sql(s) for s in RUNTIME_TABLES
+        return [
+            *super().construct_create_table_statements(),
+            *(self.dialect.sql(s) for s in RUNTIME_TABLES),
+            *retire_indexes(self.dialect),
         ]
 
     def _insert_events(
@@ -195,6 +197,7 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.dialect = Dialect("postgres", self.datastore.schema)
         self.runtime_projection = RuntimeProjection(self.dialect)
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)
+        self.sql_create_statements.extend(SQL(s) for s in retire_indexes(self.dialect))
         self.sql_create_statements.append(SQL(commit_function(self.dialect, self.events_table_name)))
         self._commit_statement = commit_statement(self.dialect)
         self._select_events_of_statement = (

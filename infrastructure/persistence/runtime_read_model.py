@@ -94,7 +94,7 @@ class SqlRuntimeReadModel:
 
     def _fetchable_by_topic(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
         """Without a requested order: per topic, the first ``max_tasks`` entries of its range of
-        ext_task_fetchable, those free longest first. Walking the index in its own order reads no
+        ext_task_fetchable_v2, those free longest first and, among equals, the oldest. Walking the index in its own order reads no
         more than that, however large the table; left free to choose, the planner would scan the
         table itself once it expects matches to be common, and read every locked row on the way."""
         branches, params = [], []
@@ -106,18 +106,21 @@ class SqlRuntimeReadModel:
             clause, topic_params = self._topic_clause(topic)
             filters.add(clause, *topic_params)
             branches.append(
-                "SELECT * FROM (SELECT id, topic_name, COALESCE(lock_expiration_time, 0) AS free_since "
-                f"FROM {{ext_task}} t{filters.where()} ORDER BY COALESCE(lock_expiration_time, 0) LIMIT ?) b"
+                "SELECT * FROM (SELECT id, topic_name, COALESCE(lock_expiration_time, 0) AS free_since, "
+                f"create_time FROM {{ext_task}} t{filters.where()} "
+                "ORDER BY COALESCE(lock_expiration_time, 0), create_time LIMIT ?) b"
             )
             params += [*filters.params, request.max_tasks]
         # UNION: a topic asked for twice (with other filters) must not offer a task twice.
-        statement = f"SELECT id, topic_name FROM ({' UNION '.join(branches)}) c ORDER BY free_since LIMIT ?"
+        statement = (
+            f"SELECT id, topic_name FROM ({' UNION '.join(branches)}) c ORDER BY free_since, create_time LIMIT ?"
+        )
         return self._dialect.sql(statement), (*params, request.max_tasks)
 
     @staticmethod
     def _fetchable_filters(now: datetime) -> Filters:
         filters = Filters()
-        # The literals match ext_task_fetchable's predicate; an unlocked task counts as expired at 0.
+        # The literals match ext_task_fetchable_v2's predicate; an unlocked task counts as expired at 0.
         filters.add("COALESCE(lock_expiration_time, 0) <= ?", epoch_millis(now))
         filters.add("suspended = FALSE")
         filters.add("(retries IS NULL OR retries > 0)")
@@ -291,7 +294,7 @@ class SqlRuntimeReadModel:
 
 
 def _walks_index(request: FetchAndLockRequest) -> bool:
-    """Without a requested order, the candidates are the first entries of ext_task_fetchable."""
+    """Without a requested order, the candidates are the first entries of ext_task_fetchable_v2."""
     return not (request.use_priority or request.sorting)
 
 

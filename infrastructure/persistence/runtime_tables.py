@@ -3,6 +3,8 @@
 Times are epoch milliseconds; variable values and value infos are JSON text.
 """
 
+from infrastructure.persistence.sql import Dialect
+
 RUNTIME_TABLES = [
     """CREATE TABLE IF NOT EXISTS {ext_task} (
         id TEXT PRIMARY KEY,
@@ -27,8 +29,10 @@ RUNTIME_TABLES = [
         version INTEGER NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS {@ext_task_topic_lock} ON {ext_task} (topic_name, lock_expiration_time)",
-    # Serves fetch-and-lock: only fetchable-in-principle rows, ordered by when they become free.
-    "CREATE INDEX IF NOT EXISTS {@ext_task_fetchable} ON {ext_task} (topic_name, (COALESCE(lock_expiration_time, 0))) "
+    # Serves fetch-and-lock: only fetchable-in-principle rows, ordered by when they become free and,
+    # among those free equally long (never locked, say), oldest first.
+    "CREATE INDEX IF NOT EXISTS {@ext_task_fetchable_v2} ON {ext_task} "
+    "(topic_name, (COALESCE(lock_expiration_time, 0)), create_time) "
     "WHERE suspended = FALSE AND (retries IS NULL OR retries > 0)",
     "CREATE INDEX IF NOT EXISTS {@ext_task_process_instance} ON {ext_task} (process_instance_id)",
     """CREATE TABLE IF NOT EXISTS {proc_inst} (
@@ -79,6 +83,15 @@ RUNTIME_TABLES = [
     )""",
     "CREATE INDEX IF NOT EXISTS {@task_var_execution} ON {task_var} (execution_id)",
 ]
+
+# Indexes an earlier version created, dropped at start (after their successors exist) so that
+# writes stop paying for them. ext_task_fetchable: ext_task_fetchable_v2 without create_time.
+RETIRED_INDEXES = ("ext_task_fetchable",)
+
+
+def retire_indexes(dialect: Dialect) -> list[str]:
+    return [f"DROP INDEX IF EXISTS {dialect.index(name)}" for name in RETIRED_INDEXES]
+
 
 # The columns that identify a row of each table, for comparing a rebuilt model with the live one.
 RUNTIME_KEYS = {

@@ -25,13 +25,20 @@ class Dialect:
 
     def table(self, name: str) -> str:
         """A table's name as statements use it: schema-qualified on PostgreSQL."""
+        return self._qualified(name)
+
+    def index(self, name: str) -> str:
+        """An index's name as DROP INDEX needs it: schema-qualified on PostgreSQL."""
+        return self._qualified(name)
+
+    def _qualified(self, name: str) -> str:
         if self.name == "postgres":
             return f'"{self.schema}"."{name}{self.suffix}"'
         return f"{name}{self.suffix}"
 
     def sql(self, statement: str) -> str:
         """Name ``{table}`` and ``{@index}`` for this dialect and use the driver's placeholder."""
-        # An index lives in its table's schema, so its name is never qualified.
+        # An index lives in its table's schema, so CREATE INDEX never qualifies its name.
         statement = _INDEX.sub(lambda m: f"{m.group(1)}{self.suffix}", statement)
         statement = _TABLE.sub(lambda m: self.table(m.group(1)), statement)
         return statement.replace("?", "%s") if self.name == "postgres" else statement

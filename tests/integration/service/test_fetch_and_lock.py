@@ -99,6 +99,18 @@ class TestFetchAndLock:
 
         assert len(fetch(service, max_tasks=5)) == 5
 
+    def test_fetch_without_an_order_hands_out_the_oldest_free_tasks_first(self, service, clock):
+        """Without usePriority or sorting, tasks come free-longest first and, among tasks never
+        locked or unlocked, in the order they were created (their ids are random and say nothing)."""
+        created = []
+        for _ in range(12):
+            created.append(create_task(service).id)
+            clock.advance(1)
+
+        assert ids(fetch(service, max_tasks=5)) == created[:5]
+        service.unlock(created[2])
+        assert ids(fetch(service, max_tasks=5)) == [created[2], *created[5:9]]
+
     # 5.1 #23
     def test_fetch_negative_lock_time(self, service, task):
         """A negative lock duration is refused: 'lockTime is not greater than 0'."""

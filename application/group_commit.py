@@ -31,13 +31,20 @@ WriteGroups = Callable[[Sequence[Any]], list[bool]]
 class _Request:
     """One caller's prepared groups, and how to tell the caller the answer: a thread waits on
     ``done``, held until then (a bare lock is the cheapest way to park a thread and wake it); a
-    coroutine awaits ``future`` on its event loop."""
+    coroutine awaits ``future`` on its event loop. ``when_written`` is called once the write is
+    over, before the caller is told, whether or not the caller still waits."""
 
-    __slots__ = ("groups", "done", "future", "accepted", "error")
+    __slots__ = ("groups", "done", "future", "when_written", "accepted", "error")
 
-    def __init__(self, groups: Sequence[Any], future: asyncio.Future[list[bool]] | None = None) -> None:
+    def __init__(
+        self,
+        groups: Sequence[Any],
+        future: asyncio.Future[list[bool]] | None = None,
+        when_written: Callable[[], None] | None = None,
+    ) -> None:
         self.groups = groups
         self.future = future
+        self.when_written = when_written
         if future is None:
             self.done = threading.Lock()
             self.done.acquire()
@@ -50,6 +57,8 @@ def _answer(batch: list[_Request]) -> None:
     event loops (each hand-over wakes its loop)."""
     by_loop: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
     for request in batch:
+        if request.when_written is not None:
+            request.when_written()
         if request.future is None:
             request.done.release()
         else:
@@ -96,13 +105,26 @@ class GroupCommitter:
         assert request.accepted is not None
         return request.accepted
 
-    async def commit_async(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
-        """``commit`` for a coroutine: the event loop goes on while the writer writes."""
+    async def commit_async(
+        self, groups: Sequence[Sequence[Aggregate]], when_written: Callable[[], None] | None = None
+    ) -> list[bool]:
+        """``commit`` for a coroutine: the event loop goes on while the writer writes.
+
+        ``when_written`` is called exactly once, as soon as the write is over (or here, if the
+        groups never reach a writer), even when the coroutine is cancelled while it waits: what
+        the caller holds for the write's sake is let go when the write is, not before."""
+        written = when_written or (lambda: None)
         if not groups:
+            written()
             return []
-        self._ensure_writer()
-        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-        self._hand_over(_Request([self._prepare(group) for group in groups], future))
+        try:
+            self._ensure_writer()
+            future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+            request = _Request([self._prepare(group) for group in groups], future, when_written)
+        except BaseException:
+            written()
+            raise
+        self._hand_over(request)
         return await future
 
     def close(self) -> None:

@@ -634,6 +634,7 @@ class ExternalTaskService(ExternalTaskReads):
         was made on cached state that may be stale, it runs as usual in a thread."""
         lock = self._command_lock(command.key)
         if lock.acquire(blocking=False):
+            release: Callable[[], None] | None = lock.release
             try:
                 try:
                     aggregates = command.decide(self._now(), UnitOfWork(self._event_store, fresh=False, cached_only=True))
@@ -641,8 +642,12 @@ class ExternalTaskService(ExternalTaskReads):
                     aggregates = None  # a refusal on cached state must be checked on fresh state
                 if aggregates is not None:
                     committed = False
+                    # The stripe goes with the write, and is let go when the write is over: were
+                    # this coroutine cancelled meanwhile, a later command on the same task must
+                    # still follow the write, not be decided on the state before it.
+                    release = None
                     try:
-                        [committed] = await self._committer.commit_async([aggregates])
+                        [committed] = await self._committer.commit_async([aggregates], when_written=lock.release)
                     except asyncio.CancelledError:
                         # The write goes on without its caller and may well commit: parked polls
                         # are told all the same (one that finds nothing new has only looked).
@@ -654,7 +659,8 @@ class ExternalTaskService(ExternalTaskReads):
                     if committed:
                         return
             finally:
-                lock.release()
+                if release is not None:
+                    release()
         await self._run_sync(
             functools.partial(
                 self._run, command.decide, key=command.key, tasks_may_be_available=command.tasks_may_be_available,

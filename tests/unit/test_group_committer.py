@@ -120,3 +120,35 @@ def test_a_caller_queued_after_the_writers_last_batch_is_refused_not_left_waitin
     assert not caller.is_alive(), "the late caller was left waiting"
     assert [str(error) for error in outcome] == ["the engine is closed"]
     assert database.transactions == [["first"]]
+
+
+def test_what_a_coroutine_holds_for_its_write_is_let_go_when_the_write_is_over_even_if_it_was_cancelled(
+    database, committer
+):
+    let_go = threading.Event()
+
+    async def cancelled_while_written() -> None:
+        pending = asyncio.ensure_future(committer.commit_async(["a"], when_written=let_go.set))
+        await asyncio.to_thread(database.writing.wait)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        assert not let_go.is_set()  # the write is still under way
+
+    asyncio.run(cancelled_while_written())
+    database.gate.set()
+    assert let_go.wait(timeout=10)
+    assert database.transactions == [["a"]]
+
+
+def test_what_a_coroutine_holds_is_let_go_when_its_groups_never_reach_a_writer(database, committer):
+    def refuse(group):
+        raise BadRequest("unstorable")
+
+    refusing = GroupCommitter(refuse, database.write)
+    released: list[str] = []
+    with pytest.raises(BadRequest):
+        asyncio.run(refusing.commit_async(["a"], when_written=lambda: released.append("a")))
+    asyncio.run(refusing.commit_async([], when_written=lambda: released.append("nothing")))
+    assert released == ["a", "nothing"]
+    refusing.close()

@@ -115,7 +115,8 @@ class TestCancelled:
     def test_a_command_cancelled_while_its_commit_is_written_still_wakes_parked_polls(
         self, engine, service, locked, monkeypatch
     ):
-        """Its write goes on and commits; a poll parked until the old lock expiry must look again."""
+        """Its write goes on and commits; a poll parked until the old lock expiry must look again,
+        and the next command on the task follows the write."""
         writing, gate = threading.Event(), threading.Event()
         write = service._committer._write_groups
 
@@ -135,10 +136,13 @@ class TestCancelled:
             with pytest.raises(asyncio.CancelledError):
                 await command
             assert wake_ups == ["notified"]
+            # The task's command stripe stays with the write: a later command on the task waits
+            # for it rather than being decided on the state before it.
+            assert service._command_lock(locked.task.id).locked()
 
         try:
             asyncio.run(cancel_while_writing())
         finally:
             gate.set()
-        service.extend_lock(locked.task.id, WORKER_ID, 3 * LOCK_TIME)  # queued behind that write
+        service.extend_lock(locked.task.id, WORKER_ID, 3 * LOCK_TIME)  # decided once that write is over
         assert event_names(engine, locked.task.id).count("LockExtended") == 2

@@ -2,12 +2,18 @@
 
 Every write to the event store takes its table lock until commit, so one transaction per command
 caps throughput at the commit rate. Here each caller prepares its groups of aggregates (encodes
-their events, works out their rows) and hands them to a single writer thread, then waits; the
-writer takes everything that queued up while the previous transaction was committing and writes
-it in one. Each caller learns, per group, whether it committed (a group that lost to a concurrent
-writer is refused alone) only once it is durable. The writer is every command's bottleneck, which
-is why the preparing is done before the hand-over. When the database refuses one caller's values
+their events, works out their rows) and hands them to the writer threads, then waits; a writer
+takes everything that queued up while it was busy and writes it in one transaction. Each caller
+learns, per group, whether it committed (a group that lost to a concurrent writer is refused
+alone) only once it is durable. The writers are every command's bottleneck, which is why the
+preparing is done before the hand-over. When the database refuses one caller's values
 (``BadRequest``), the others are not failed with it: each caller's groups are written again alone.
+
+With more than one writer (PostgreSQL), the next transaction is already sent and queued on the
+database's lock while the one before it commits, so the lock does not sit idle while a writer
+wakes callers and joins the next document. The database keeps them in order; a group that two
+transactions in flight both change (two callers' variables on one process instance) loses in
+the later one, as it would to another server process.
 """
 
 from __future__ import annotations
@@ -83,11 +89,14 @@ def _settle(requests: list[_Request]) -> None:
 
 
 class GroupCommitter:
-    def __init__(self, prepare: PrepareGroup, write: WriteGroups) -> None:
+    def __init__(self, prepare: PrepareGroup, write: WriteGroups, writers: int = 1) -> None:
+        if writers < 1:
+            raise ValueError(f"A group committer needs at least one writer, not {writers}")
         self._prepare = prepare
         self._write_groups = write
+        self._writer_count = writers
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._writers: list[threading.Thread] = []
         self._start_lock = threading.Lock()
         self._closed = False
         self._stopped = False  # the writer has written its last batch
@@ -130,9 +139,10 @@ class GroupCommitter:
     def close(self) -> None:
         with self._start_lock:
             self._closed = True
-            writer, self._writer = self._writer, None
-        if writer is not None:
-            self._queue.put(None)
+            writers, self._writers = self._writers, []
+        for _ in writers:
+            self._queue.put(None)  # one stop for each writer
+        for writer in writers:
             writer.join()
         self._stopped = True
         self._refuse_leftovers()
@@ -157,13 +167,18 @@ class GroupCommitter:
         _answer(leftovers)
 
     def _ensure_writer(self) -> None:
-        if self._writer is None:
+        if not self._writers:
             with self._start_lock:
                 if self._closed:
                     raise RuntimeError("the engine is closed")
-                if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_forever, name="extask-group-commit", daemon=True)
-                    self._writer.start()
+                if not self._writers:
+                    writers = [
+                        threading.Thread(target=self._write_forever, name=f"extask-group-commit-{n}", daemon=True)
+                        for n in range(self._writer_count)
+                    ]
+                    for writer in writers:
+                        writer.start()
+                    self._writers = writers
 
     def _write_forever(self) -> None:
         while True:
@@ -178,7 +193,7 @@ class GroupCommitter:
                 except queue.Empty:
                     break
                 if request is None:
-                    self._queue.put(None)  # finish this batch, then stop
+                    self._queue.put(None)  # finish this batch, then stop at that stop again
                     break
                 batch.append(request)
                 groups += len(request.groups)

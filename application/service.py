@@ -97,6 +97,7 @@ class ExternalTaskService(ExternalTaskReads):
         clock: Clock = utc_now,
         availability: TaskAvailability | None = None,
         run_sync: RunSync = asyncio.to_thread,
+        commit_writers: int = 1,
     ) -> None:
         self._event_store = event_store
         self._runtime = runtime
@@ -105,7 +106,7 @@ class ExternalTaskService(ExternalTaskReads):
         self._availability = availability or _NoWakeUps()
         # Where the coroutine commands run when they must block (``_execute_async``).
         self._run_sync = run_sync
-        self._committer = GroupCommitter(event_store.prepare, event_store.write)
+        self._committer = GroupCommitter(event_store.prepare, event_store.write, writers=commit_writers)
         # Commands on the same aggregate queue up here instead of racing each other's commits;
         # only writers in other processes can still conflict, and those are decided again.
         self._command_locks = [threading.Lock() for _ in range(COMMAND_LOCK_STRIPES)]
@@ -644,7 +645,7 @@ class ExternalTaskService(ExternalTaskReads):
                     committed = False
                     # The stripe goes with the write, and is let go when the write is over: were
                     # this coroutine cancelled meanwhile, a later command on the same task must
-                    # still follow the write, not be decided on the state before it.
+                    # still not be written beside it by another writer.
                     release = None
                     try:
                         [committed] = await self._committer.commit_async([aggregates], when_written=lock.release)

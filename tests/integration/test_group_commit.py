@@ -1,16 +1,21 @@
-"""Group commit: commands that arrive together share a transaction, and a conflict stays alone."""
+"""Group commit: commands that arrive together share a transaction, and a conflict stays alone,
+also between two transactions in flight at once (PostgreSQL's two writers)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from uuid import UUID
 
+import psycopg
 import pytest
 
 from application.dto import NewExternalTask
 from domain.external_task import ExternalTask
+from domain.process_instance import ProcessInstance
+from infrastructure.bootstrap import build_engine
 from infrastructure.persistence.database import settings_from_url
 from infrastructure.persistence.runtime_projection import MissingTaskRow
 from infrastructure.persistence.sql import Dialect, execute
@@ -96,3 +101,51 @@ def test_a_lock_change_that_finds_no_task_row_fails_and_writes_nothing(engine, s
         engine.event_store.commit(groups)
     assert stored_version(engine, gone.id) == stored_version(engine, other.id) == 1
     assert service.get_task(other.id).worker_id is None
+
+
+def transactions_waiting_for(connection: psycopg.Connection, schema: str, table: str, count: int) -> None:
+    """Return once ``count`` transactions wait for a lock on ``table`` (there is nothing to be told
+    of it, so PostgreSQL's lock view is asked until then)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        [[waiting]] = connection.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND NOT l.granted",
+            (schema, table),
+        ).fetchall()
+        if waiting >= count:
+            return
+    raise AssertionError(f"{count} transactions never waited for {table}")
+
+
+@pytest.mark.postgres
+def test_two_transactions_in_flight_that_change_one_process_instance_both_end_committed(postgres_schema_url):
+    """Two completions that set variables of one process instance, each in a transaction of its
+    own, both sent while a third party holds the event store's lock: the later one finds the
+    instance already moved on, and its command is decided again. Both tasks end completed, and
+    the instance keeps both variables."""
+    engine = build_engine(postgres_schema_url)
+    service = engine.service
+    settings = settings_from_url(postgres_schema_url)
+    events_table = engine.event_store.recorder.events_table_name
+    try:
+        tasks = service.create_many([NewExternalTask(topic_name="shared", process_instance_id="pi") for _ in range(2)])
+        for task in tasks:
+            service.lock(task.id, "w", 60_000)
+        with psycopg.connect(settings.admin_url) as holder, psycopg.connect(settings.admin_url, autocommit=True) as watcher:
+            holder.execute(f'LOCK TABLE "{settings.schema}"."{events_table}" IN EXCLUSIVE MODE')
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                completions = [
+                    pool.submit(service.complete, task.id, "w", variables={f"v{n}": n}) for n, task in enumerate(tasks)
+                ]
+                transactions_waiting_for(watcher, settings.schema, events_table, 2)
+                holder.commit()
+                assert [completion.result() for completion in completions] == [None, None]
+
+        assert [engine.runtime.get_task(task.id) for task in tasks] == [None, None]
+        assert {name: value.value for name, value in service.get_process_variables("pi").items()} == {"v0": 0, "v1": 1}
+        instance_id = ProcessInstance.aggregate_id("pi")
+        versions = [e.originator_version for e in engine.event_store.recorder.select_events(instance_id)]
+        assert versions == list(range(1, len(versions) + 1))
+    finally:
+        engine.close()

@@ -122,6 +122,68 @@ def test_a_caller_queued_after_the_writers_last_batch_is_refused_not_left_waitin
     assert database.transactions == [["first"]]
 
 
+class TwoTransactionsAtOnce:
+    """A database whose first transaction waits at ``gate``; the ones after it go straight through."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.first_writing = threading.Event()
+        self.transactions: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def write(self, groups: list[str]) -> list[bool]:
+        with self._lock:
+            first = not self.first_writing.is_set()
+            self.first_writing.set()
+        if first:
+            self.gate.wait()
+        with self._lock:
+            self.transactions.append(list(groups))
+        return [True] * len(groups)
+
+
+def test_with_two_writers_a_caller_commits_while_another_transaction_is_in_flight():
+    database = TwoTransactionsAtOnce()
+    committer = GroupCommitter(lambda group: group, database.write, writers=2)
+    first = threading.Thread(target=committer.commit, args=(["first"],))
+    first.start()
+    database.first_writing.wait()
+    second: list[list[bool]] = []
+    caller = threading.Thread(target=lambda: second.append(committer.commit(["second"])))
+    caller.start()
+    caller.join(timeout=10)  # only a regression waits this long: one writer would be stuck behind "first"
+    try:
+        assert second == [[True]], "the second caller waited for the first transaction"
+        assert database.transactions == [["second"]]
+    finally:
+        database.gate.set()
+        first.join()
+        caller.join()
+        committer.close()
+    assert database.transactions == [["second"], ["first"]]
+
+
+def test_close_stops_every_writer_and_refuses_callers_after_it():
+    database = FakeDatabase()
+    database.gate.set()
+    before = set(threading.enumerate())
+    committer = GroupCommitter(lambda group: group, database.write, writers=3)
+    committer.commit(["a"])
+    writers = [t for t in set(threading.enumerate()) - before if t.name.startswith("extask-group-commit")]
+    assert len(writers) == 3
+
+    committer.close()
+
+    assert not any(writer.is_alive() for writer in writers)
+    with pytest.raises(RuntimeError, match="the engine is closed"):
+        committer.commit(["b"])
+
+
+def test_a_committer_needs_a_writer():
+    with pytest.raises(ValueError, match="at least one writer"):
+        GroupCommitter(lambda group: group, lambda groups: [], writers=0)
+
+
 def test_what_a_coroutine_holds_for_its_write_is_let_go_when_the_write_is_over_even_if_it_was_cancelled(
     database, committer
 ):

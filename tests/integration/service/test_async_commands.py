@@ -137,7 +137,7 @@ class TestCancelled:
                 await command
             assert wake_ups == ["notified"]
             # The task's command stripe stays with the write: a later command on the task waits
-            # for it rather than being decided on the state before it.
+            # for it rather than being written beside it by another writer.
             assert service._command_lock(locked.task.id).locked()
 
         try:

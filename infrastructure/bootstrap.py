@@ -27,8 +27,8 @@ from infrastructure.persistence.sql import Dialect
 from infrastructure.postgres_notifications import PostgresSignal
 
 # Group-commit writers per server process. On PostgreSQL a second one has its transaction queued on
-# the event store's lock while the first commits (scripts/bench.py in-process, nine runs side by
-# side: the ratio to the bare queue higher in seven, 0.63 against 0.56 on average; a third writer
+# the event store's lock while the first commits (scripts/bench.py in-process, thirteen runs side
+# by side: the ratio to the bare queue higher in ten, 0.61 against 0.56 on average; a third writer
 # added nothing). SQLite writes one transaction at a time, and a second connection waiting for it
 # would poll for the lock.
 COMMIT_WRITERS = {"postgres": 2, "sqlite": 1}

@@ -99,7 +99,7 @@ class GroupCommitter:
         self._writers: list[threading.Thread] = []
         self._start_lock = threading.Lock()
         self._closed = False
-        self._stopped = False  # the writer has written its last batch
+        self._stopped = False  # every writer has written its last batch
 
     def commit(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
         """Write the groups; returns, per group, whether it committed. Raises what the database raised."""
@@ -193,7 +193,7 @@ class GroupCommitter:
                 except queue.Empty:
                     break
                 if request is None:
-                    self._queue.put(None)  # finish this batch, then stop at that stop again
+                    self._queue.put(None)  # put back: this batch first, then the stop
                     break
                 batch.append(request)
                 groups += len(request.groups)

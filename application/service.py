@@ -107,8 +107,9 @@ class ExternalTaskService(ExternalTaskReads):
         # Where the coroutine commands run when they must block (``_execute_async``).
         self._run_sync = run_sync
         self._committer = GroupCommitter(event_store.prepare, event_store.write, writers=commit_writers)
-        # Commands on the same aggregate queue up here instead of racing each other's commits;
-        # only writers in other processes can still conflict, and those are decided again.
+        # Commands on the same task queue up here instead of racing each other's commits; only
+        # writers in other processes, or two commands of this one changing the same process
+        # instance, can still conflict, and those are decided again.
         self._command_locks = [threading.Lock() for _ in range(COMMAND_LOCK_STRIPES)]
         # Tasks being claimed by fetches of this process right now: a fetch selects that many
         # more candidates, since it will find those busy.

@@ -636,33 +636,32 @@ class ExternalTaskService(ExternalTaskReads):
         was made on cached state that may be stale, it runs as usual in a thread."""
         lock = self._command_lock(command.key)
         if lock.acquire(blocking=False):
-            release: Callable[[], None] | None = lock.release
             try:
+                aggregates = command.decide(self._now(), UnitOfWork(self._event_store, fresh=False, cached_only=True))
+            except (NotCached, DomainError, ApplicationError):
+                aggregates = None  # a refusal on cached state must be checked on fresh state
+            except BaseException:
+                lock.release()
+                raise
+            if aggregates is None:
+                lock.release()
+            else:
+                committed = False
                 try:
-                    aggregates = command.decide(self._now(), UnitOfWork(self._event_store, fresh=False, cached_only=True))
-                except (NotCached, DomainError, ApplicationError):
-                    aggregates = None  # a refusal on cached state must be checked on fresh state
-                if aggregates is not None:
-                    committed = False
-                    # The stripe goes with the write, and is let go when the write is over: were
-                    # this coroutine cancelled meanwhile, a later command on the same task must
-                    # still not be written beside it by another writer.
-                    release = None
-                    try:
-                        [committed] = await self._committer.commit_async([aggregates], when_written=lock.release)
-                    except asyncio.CancelledError:
-                        # The write goes on without its caller and may well commit: parked polls
-                        # are told all the same (one that finds nothing new has only looked).
-                        committed = True
-                        raise
-                    finally:
-                        if committed and command.tasks_may_be_available:
-                            self._availability.notify()
-                    if committed:
-                        return
-            finally:
-                if release is not None:
-                    release()
+                    # The stripe goes with the write, and the writer lets it go when the write is
+                    # over: were this coroutine cancelled meanwhile, a later command on the same
+                    # task must still not be written beside it by another writer.
+                    [committed] = await self._committer.commit_async([aggregates], when_written=lock.release)
+                except asyncio.CancelledError:
+                    # The write goes on without its caller and may well commit: parked polls
+                    # are told all the same (one that finds nothing new has only looked).
+                    committed = True
+                    raise
+                finally:
+                    if committed and command.tasks_may_be_available:
+                        self._availability.notify()
+                if committed:
+                    return
         await self._run_sync(
             functools.partial(
                 self._run, command.decide, key=command.key, tasks_may_be_available=command.tasks_may_be_available,

@@ -94,9 +94,10 @@ class SqlRuntimeReadModel:
 
     def _fetchable_by_topic(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
         """Without a requested order: per topic, the first ``max_tasks`` entries of its range of
-        ext_task_fetchable_v2, those free longest first and, among equals, the oldest. Walking the index in its own order reads no
-        more than that, however large the table; left free to choose, the planner would scan the
-        table itself once it expects matches to be common, and read every locked row on the way."""
+        ext_task_fetchable_v2, those free longest first and, among equals, the oldest. Walking the
+        index in its own order reads no more than that, however large the table; left free to
+        choose, the planner would scan the table itself once it expects matches to be common, and
+        read every locked row on the way."""
         branches, params = [], []
         # On a table never analysed (a new one, or one that just grew fast) PostgreSQL believes few
         # rows match, and would rather read all of a topic's matches and sort them; ``_select``

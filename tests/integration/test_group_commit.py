@@ -18,7 +18,7 @@ from domain.process_instance import ProcessInstance
 from infrastructure.bootstrap import build_engine
 from infrastructure.persistence.database import settings_from_url
 from infrastructure.persistence.runtime_projection import MissingTaskRow
-from infrastructure.persistence.sql import Dialect, execute
+from tests.engine_sql import run_sql
 
 
 def stored_version(engine, task_id: str) -> int:
@@ -88,9 +88,7 @@ def test_a_lock_change_that_finds_no_task_row_fails_and_writes_nothing(engine, s
     """A lock updates its task's row in place; a row gone (removed by hand) is not silently
     passed over: the command fails, no event is stored, and the other groups fail with it."""
     gone, other = (service.create(NewExternalTask(topic_name="group")) for _ in range(2))
-    settings = settings_from_url(database_url)
-    with engine.event_store.recorder.datastore.transaction(commit=True) as cursor:
-        execute(cursor, Dialect(settings.dialect, settings.schema), "DELETE FROM {ext_task} WHERE id = ?", (gone.id,))
+    run_sql(engine, database_url, "DELETE FROM {ext_task} WHERE id = ?", (gone.id,))
     groups = []
     for task_id in (gone.id, other.id):
         task = engine.event_store.repository.get(UUID(task_id))

@@ -14,19 +14,12 @@ from application.queries import HistoricExternalTaskLogQuery, Page
 from infrastructure.bootstrap import build_engine
 from infrastructure.persistence.database import settings_from_url
 from infrastructure.persistence.replay import ReplayInProgress
-from infrastructure.persistence.sql import Dialect, execute
+from tests.engine_sql import run_sql
 
 READ_MODEL_TABLES = (
     "ext_task", "proc_inst", "proc_var", "incident", "task_var",
     "hist_ext_task_log", "hist_incident", "hist_task_state",
 )
-
-
-def run_sql(engine, database_url: str, statement: str, params=()) -> list:
-    settings = settings_from_url(database_url)
-    with engine.event_store.recorder.datastore.transaction(commit=True) as cursor:
-        execute(cursor, Dialect(settings.dialect, settings.schema), statement, params)
-        return cursor.fetchall() if statement.lstrip().upper().startswith("SELECT") else []
 
 
 def read_models(engine, database_url: str) -> dict[str, list[tuple]]:

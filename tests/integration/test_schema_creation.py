@@ -3,16 +3,15 @@ over an earlier version's tables keeps their data and retires the indexes it no 
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 
 from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
 from infrastructure.bootstrap import build_engine
 from infrastructure.persistence.database import settings_from_url
+from tests.engine_sql import run_sql
 
 
 @pytest.mark.postgres
@@ -46,44 +45,37 @@ def test_a_second_start_finds_the_tables_and_the_data(database_url):
         second.close()
 
 
-def execute_sql(url: str, statement: str) -> list[tuple]:
-    """Run one statement on the database behind ``url``, outside extask."""
+def ext_task_indexes(engine, url: str) -> set[str]:
     settings = settings_from_url(url)
     if settings.dialect == "sqlite":
-        with sqlite3.connect(settings.library_env["SQLITE_DBNAME"]) as connection:
-            return connection.execute(statement).fetchall()
-    with psycopg.connect(settings.admin_url, autocommit=True) as connection:
-        connection.execute(f'SET search_path TO "{settings.schema}"')
-        cursor = connection.execute(statement)
-        return cursor.fetchall() if cursor.description else []
-
-
-def ext_task_indexes(url: str) -> set[str]:
-    if settings_from_url(url).dialect == "sqlite":
-        rows = execute_sql(url, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ext_task'")
+        rows = run_sql(engine, url, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ext_task'")
     else:
-        rows = execute_sql(url, "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-                                "AND tablename = 'ext_task'")
-    return {name for (name,) in rows}
+        rows = run_sql(
+            engine, url, "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ? AND tablename = 'ext_task'",
+            (settings.schema,),
+        )
+    return {row["name"] for row in rows}
 
 
 def test_a_start_retires_the_fetch_index_of_an_earlier_version(database_url):
     """A database from before ext_task_fetchable_v2 still has ext_task_fetchable, which every
     write would go on paying for; the next start drops it and fetches by the new one."""
     first = build_engine(database_url)
-    task = first.service.create(NewExternalTask(topic_name="upgrade"))
-    first.close()
-    execute_sql(
-        database_url,
-        "CREATE INDEX ext_task_fetchable ON ext_task (topic_name, (COALESCE(lock_expiration_time, 0))) "
-        "WHERE suspended = FALSE AND (retries IS NULL OR retries > 0)",
-    )
-    assert "ext_task_fetchable" in ext_task_indexes(database_url)
+    try:
+        task = first.service.create(NewExternalTask(topic_name="upgrade"))
+        run_sql(
+            first, database_url,
+            "CREATE INDEX ext_task_fetchable ON {ext_task} (topic_name, (COALESCE(lock_expiration_time, 0))) "
+            "WHERE suspended = FALSE AND (retries IS NULL OR retries > 0)",
+        )
+        assert "ext_task_fetchable" in ext_task_indexes(first, database_url)
+    finally:
+        first.close()
 
     second = build_engine(database_url)
     try:
-        assert "ext_task_fetchable" not in ext_task_indexes(database_url)
-        assert "ext_task_fetchable_v2" in ext_task_indexes(database_url)
+        assert "ext_task_fetchable" not in ext_task_indexes(second, database_url)
+        assert "ext_task_fetchable_v2" in ext_task_indexes(second, database_url)
         assert [locked.task.id for locked in second.service.fetch_and_lock(FetchAndLockRequest(
             worker_id="w", max_tasks=1, topics=[FetchTopic(topic_name="upgrade", lock_duration=1000)],
         ))] == [task.id]

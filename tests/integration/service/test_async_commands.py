@@ -144,5 +144,9 @@ class TestCancelled:
             asyncio.run(cancel_while_writing())
         finally:
             gate.set()
+        stripe = service._command_lock(locked.task.id)
+        # Let go once the write is over; were it never, the command below would wait for ever.
+        assert stripe.acquire(timeout=10), "the stripe was never let go"
+        stripe.release()
         service.extend_lock(locked.task.id, WORKER_ID, 3 * LOCK_TIME)  # decided once that write is over
         assert event_names(engine, locked.task.id).count("LockExtended") == 2

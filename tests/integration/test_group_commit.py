@@ -133,10 +133,11 @@ def test_two_transactions_in_flight_that_change_one_process_instance_both_end_co
         with psycopg.connect(settings.admin_url) as holder, psycopg.connect(settings.admin_url, autocommit=True) as watcher:
             holder.execute(f'LOCK TABLE "{settings.schema}"."{events_table}" IN EXCLUSIVE MODE')
             with ThreadPoolExecutor(max_workers=2) as pool:
-                completions = [
-                    pool.submit(service.complete, task.id, "w", variables={f"v{n}": n}) for n, task in enumerate(tasks)
-                ]
-                transactions_waiting_for(watcher, settings.schema, events_table, 2)
+                # One after the other: sent together, both could share one transaction.
+                completions = []
+                for n, task in enumerate(tasks):
+                    completions.append(pool.submit(service.complete, task.id, "w", variables={f"v{n}": n}))
+                    transactions_waiting_for(watcher, settings.schema, events_table, n + 1)
                 holder.commit()
                 assert [completion.result() for completion in completions] == [None, None]
 

@@ -62,17 +62,16 @@ def text_or_no_content(text: str | None) -> Response:
 
 
 def query_sorting(params: SortParams, allowed: Sequence[str], *, listing: bool) -> list[tuple[str, str]]:
-    """The (sortBy, sortOrder) pair of a GET query, checked in Camunda's order.
-
-    Each value is checked as it is read; the pair itself only matters for listing (a count
-    with half a pair is fine, as in Camunda).
+    """The (sortBy, sortOrder) pair of a GET query, checked in Camunda's order: each value as it
+    is read, then the pair. A count checks them too (Camunda builds the same query for a count as
+    for a list), but has no use for the order and gets none (``listing=False``).
     """
     if params.sort_by is not None and params.sort_by not in allowed:
         raise BadRequest(f"Cannot set query parameter 'sortBy' to value '{params.sort_by}'")
     if params.sort_order is not None and params.sort_order not in SORT_ORDERS:
         raise BadRequest(f"Cannot set query parameter 'sortOrder' to value '{params.sort_order}'")
-    if not listing:
-        return []
     if (params.sort_by is None) != (params.sort_order is None):
         raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
-    return [] if params.sort_by is None else [(params.sort_by, params.sort_order)]  # type: ignore[list-item]
+    if not listing or params.sort_by is None:
+        return []
+    return [(params.sort_by, params.sort_order)]  # type: ignore[list-item]

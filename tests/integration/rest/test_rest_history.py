@@ -91,12 +91,12 @@ class TestQuery:
         )
 
     @pytest.mark.parametrize("params", [{"sortBy": "timestamp"}, {"sortOrder": "asc"}])
-    def test_half_a_sort_pair(self, api, params):
+    @pytest.mark.parametrize("path", ["/history/external-task-log", "/history/external-task-log/count"])
+    def test_half_a_sort_pair(self, api, params, path):
         assert_error(
-            api.get("/history/external-task-log", params=params), 400, "InvalidRequestException",
+            api.get(path, params=params), 400, "InvalidRequestException",
             "Only a single sorting parameter specified. sortBy and sortOrder required",
         )
-        assert api.get("/history/external-task-log/count", params=params).status_code == 200
 
     def test_a_priority_that_is_not_a_number(self, api):
         assert_error(

@@ -158,9 +158,10 @@ class TestHistoricIncident:
             "InvalidRequestException", "Cannot set query parameter 'sortBy' to value 'incidentTimestamp'",
         )
 
-    def test_half_a_sort_pair(self, api):
+    @pytest.mark.parametrize("path", ["/history/incident", "/history/incident/count"])
+    def test_half_a_sort_pair(self, api, path):
         assert_error(
-            api.get("/history/incident", params={"sortOrder": "asc"}), 400, "InvalidRequestException",
+            api.get(path, params={"sortOrder": "asc"}), 400, "InvalidRequestException",
             "Only a single sorting parameter specified. sortBy and sortOrder required",
         )
 

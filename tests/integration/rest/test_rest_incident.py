@@ -90,6 +90,14 @@ class TestIncidents:
             "Cannot set query parameter 'sortBy' to value 'color'",
         )
 
+    @pytest.mark.parametrize("path", ["/incident", "/incident/count"])
+    @pytest.mark.parametrize("params", [{"sortBy": "incidentTimestamp"}, {"sortOrder": "desc"}])
+    def test_half_a_sort_pair(self, api, path, params):
+        assert_error(
+            api.get(path, params=params), 400, "InvalidRequestException",
+            "Only a single sorting parameter specified. sortBy and sortOrder required",
+        )
+
     def test_sorted_by_timestamp(self, api, failed_task, clock):
         clock.advance(1000)
         other = api.locked_task("w2", "mail")

@@ -92,7 +92,7 @@ class ExternalTaskQueryCriteria(_Criteria, SortParams):
     variable_values_ignore_case: QueryFlag = False
 
     def query(self) -> ExternalTaskQuery:
-        sorting = query_sorting(self, EXTERNAL_TASK_SORT_KEYS, listing=True)
+        sorting = query_sorting(self, EXTERNAL_TASK_SORT_KEYS)
         return self.to_query(sorting, parse_variable_triples(self.process_variables))  # type: ignore[arg-type]
 
 
@@ -142,7 +142,7 @@ class ExternalTaskQueryBody(_Criteria, RequestModel):
     sorting: list[SortingEntry] | None = None
 
     def query(self) -> ExternalTaskQuery:
-        pair = query_sorting(self, EXTERNAL_TASK_SORT_KEYS, listing=True)  # type: ignore[arg-type]
+        pair = query_sorting(self, EXTERNAL_TASK_SORT_KEYS)  # type: ignore[arg-type]
         sorting = [*pair, *((entry.sort_by, entry.sort_order) for entry in self.sorting or [])]
         variables = [
             VariableCondition(entry.name, entry.operator, resolve_value(entry.value, entry.operator))  # type: ignore[arg-type]

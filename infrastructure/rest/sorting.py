@@ -18,5 +18,5 @@ from infrastructure.rest.schemas import SortingEntry, SortParams
 def body_sorting(
     sort_by: str | None, sort_order: str | None, entries: Sequence[SortingEntry] | None, allowed: Sequence[str]
 ) -> list[tuple[str, str]]:
-    pair = query_sorting(SortParams.model_validate({"sortBy": sort_by, "sortOrder": sort_order}), allowed, listing=True)
+    pair = query_sorting(SortParams.model_validate({"sortBy": sort_by, "sortOrder": sort_order}), allowed)
     return effective_sorting([*pair, *((entry.sort_by, entry.sort_order) for entry in entries or [])], allowed)

@@ -61,10 +61,10 @@ def text_or_no_content(text: str | None) -> Response:
     return no_content() if text is None else CamundaTextResponse(text)
 
 
-def query_sorting(params: SortParams, allowed: Sequence[str], *, listing: bool) -> list[tuple[str, str]]:
+def query_sorting(params: SortParams, allowed: Sequence[str]) -> list[tuple[str, str]]:
     """The (sortBy, sortOrder) pair of a GET query, checked in Camunda's order: each value as it
-    is read, then the pair. A count checks them too (Camunda builds the same query for a count as
-    for a list), but has no use for the order and gets none (``listing=False``).
+    is read, then the pair. Counts check it too, as Camunda builds the same query for a count as
+    for a list (the count itself ignores the order).
     """
     if params.sort_by is not None and params.sort_by not in allowed:
         raise BadRequest(f"Cannot set query parameter 'sortBy' to value '{params.sort_by}'")
@@ -72,6 +72,4 @@ def query_sorting(params: SortParams, allowed: Sequence[str], *, listing: bool) 
         raise BadRequest(f"Cannot set query parameter 'sortOrder' to value '{params.sort_order}'")
     if (params.sort_by is None) != (params.sort_order is None):
         raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
-    if not listing or params.sort_by is None:
-        return []
-    return [(params.sort_by, params.sort_order)]  # type: ignore[list-item]
+    return [] if params.sort_by is None else [(params.sort_by, params.sort_order)]  # type: ignore[list-item]

@@ -30,7 +30,7 @@ def query_logs(
 ) -> list[HistoricExternalTaskLog]:
     """Log entries matching every given filter; of the four log flags the last true one counts
     (creation, failure, success, deletion). Default order: log id ascending."""
-    query = params.to_query(query_sorting(params, HISTORIC_LOG_SORT_KEYS, listing=True))
+    query = params.to_query(query_sorting(params, HISTORIC_LOG_SORT_KEYS))
     return [HistoricExternalTaskLog.from_dto(log) for log in service.query_history_log(query, params.to_page())]
 
 
@@ -38,7 +38,7 @@ def query_logs(
 def count_logs(
     service: Service, params: Annotated[HistoricExternalTaskLogCriteria, Query()]
 ) -> CountResponse:
-    query = params.to_query(query_sorting(params, HISTORIC_LOG_SORT_KEYS, listing=False))
+    query = params.to_query(query_sorting(params, HISTORIC_LOG_SORT_KEYS))
     return CountResponse(count=service.count_history_log(query))
 
 

@@ -20,7 +20,7 @@ def query_historic_incidents(
     service: Service, params: Annotated[HistoricIncidentParams, Query()]
 ) -> list[HistoricIncident]:
     """Of ``open``, ``resolved`` and ``deleted`` the last true one counts. Default order: incident id."""
-    query = params.to_query(query_sorting(params, HISTORIC_INCIDENT_SORT_KEYS, listing=True))
+    query = params.to_query(query_sorting(params, HISTORIC_INCIDENT_SORT_KEYS))
     return [HistoricIncident.from_dto(i) for i in service.query_historic_incidents(query, params.to_page())]
 
 
@@ -28,5 +28,5 @@ def query_historic_incidents(
 def count_historic_incidents(
     service: Service, params: Annotated[HistoricIncidentCriteria, Query()]
 ) -> CountResponse:
-    query = params.to_query(query_sorting(params, HISTORIC_INCIDENT_SORT_KEYS, listing=False))
+    query = params.to_query(query_sorting(params, HISTORIC_INCIDENT_SORT_KEYS))
     return CountResponse(count=service.count_historic_incidents(query))

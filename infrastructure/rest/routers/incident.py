@@ -17,13 +17,13 @@ router = APIRouter(prefix="/incident", tags=["Incident"])
 
 @router.get("", response_model=list[Incident])
 def query_incidents(service: Service, params: Annotated[IncidentParams, Query()]) -> list[Incident]:
-    query = params.to_query(query_sorting(params, INCIDENT_SORT_KEYS, listing=True))
+    query = params.to_query(query_sorting(params, INCIDENT_SORT_KEYS))
     return [Incident.from_dto(incident) for incident in service.query_incidents(query, params.to_page())]
 
 
 @router.get("/count", response_model=CountResponse)
 def count_incidents(service: Service, params: Annotated[IncidentCriteria, Query()]) -> CountResponse:
-    query = params.to_query(query_sorting(params, INCIDENT_SORT_KEYS, listing=False))
+    query = params.to_query(query_sorting(params, INCIDENT_SORT_KEYS))
     return CountResponse(count=service.count_incidents(query))
 
 

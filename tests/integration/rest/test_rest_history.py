@@ -98,6 +98,12 @@ class TestQuery:
             "Only a single sorting parameter specified. sortBy and sortOrder required",
         )
 
+    def test_a_count_with_a_whole_sort_pair_counts(self, api, failed_then_completed):
+        every = api.get("/history/external-task-log").json()
+        params = {"sortBy": "timestamp", "sortOrder": "desc"}
+        assert api.get("/history/external-task-log/count", params=params).json() == {"count": len(every)}
+        assert len(every) >= 3
+
     def test_a_priority_that_is_not_a_number(self, api):
         assert_error(
             api.get("/history/external-task-log", params={"priorityHigherThanOrEquals": "high"}),

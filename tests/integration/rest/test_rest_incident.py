@@ -98,6 +98,10 @@ class TestIncidents:
             "Only a single sorting parameter specified. sortBy and sortOrder required",
         )
 
+    def test_a_count_with_a_whole_sort_pair_counts(self, api, failed_task):
+        params = {"sortBy": "incidentTimestamp", "sortOrder": "desc"}
+        assert api.get("/incident/count", params=params).json() == {"count": 1}
+
     def test_sorted_by_timestamp(self, api, failed_task, clock):
         clock.advance(1000)
         other = api.locked_task("w2", "mail")

@@ -130,6 +130,12 @@ class ExternalTaskEventStore(Application[UUID]):
         """Write each group's pending events and runtime rows; one transaction, one result per group."""
         return self.write([self.prepare(group) for group in groups])
 
+    def close(self) -> None:
+        # The recorder may keep connections of its own for writing (PostgreSQL); they go back to
+        # the library's pool before it closes.
+        self.recorder.close_commit_connections()  # type: ignore[attr-defined]
+        super().close()
+
 
 def _copy(aggregate: Aggregate) -> Aggregate:
     """A private copy: aggregates replace their nested values rather than mutate them, so copying

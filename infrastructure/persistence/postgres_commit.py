@@ -11,17 +11,29 @@ Why a document rather than array parameters: the driver dumps list elements one 
 which cost more than the whole transaction; one text parameter costs next to nothing, and the
 database reads JSON in C. Why one statement: every round trip more is a wait under the write lock,
 which every writer in every server process queues on.
+
+Why the writers send it on connections of their own, in one libpq call (``CommitChannel``): each
+time a thread lets go of the interpreter lock for I/O, it waits to get it back behind the threads
+deciding the next commands. The driver's ``execute`` lets go several times a transaction (and runs
+its own Python between), and so does borrowing a connection from the pool; libpq's
+``PQexecPrepared`` sends, waits and reads the answer while letting go once.
 """
 
 from __future__ import annotations
 
 import base64
+import queue
 import re
-from collections.abc import Sequence
+import select
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
+import psycopg
+import psycopg_pool
 from eventsourcing.persistence import StoredEvent
+from psycopg import pq
 
 from application.errors import BadRequest
 from infrastructure.persistence.runtime_projection import (
@@ -104,7 +116,98 @@ $body$"""
 
 
 def commit_statement(dialect: Dialect) -> str:
-    return f'SELECT "{dialect.schema}".{FUNCTION_NAME}(%s::jsonb)'
+    return f'SELECT "{dialect.schema}".{FUNCTION_NAME}($1::jsonb)'
+
+
+class CommitChannel:
+    """The connections the group commit sends its documents on: each taken from the library's pool
+    once and kept until ``close``, with the commit statement prepared on it, and each document
+    sent with one libpq call. A connection that breaks goes back to the pool, which replaces it."""
+
+    STATEMENT_NAME = b"extask_commit_groups"
+
+    def __init__(self, pool: psycopg_pool.ConnectionPool, statement: str) -> None:
+        self._pool = pool
+        self._statement = statement.encode()
+        self._idle: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection for one writer's transaction (and what it reads after a collision)."""
+        connection = self._take()
+        try:
+            yield connection
+        finally:
+            if connection.pgconn.status == pq.ConnStatus.OK:
+                self._idle.put(connection)
+            else:
+                self._pool.putconn(connection)
+
+    def send(self, connection: psycopg.Connection, document: str) -> None:
+        """Run the commit function on ``document``; raises what the database answered, as the
+        driver's own classes (``UniqueViolation`` ...)."""
+        result = connection.pgconn.exec_prepared(self.STATEMENT_NAME, [document.encode(connection.info.encoding)])
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            raise _error(connection, result)
+
+    def close(self) -> None:
+        """Give every kept connection back to the pool (before the pool is closed)."""
+        while True:
+            try:
+                connection = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            self._pool.putconn(connection)
+
+    def _take(self) -> psycopg.Connection:
+        while True:
+            try:
+                connection = self._idle.get_nowait()
+            except queue.Empty:
+                return self._open()
+            if _still_open(connection):
+                return connection
+            self._pool.putconn(connection)
+
+    def _open(self) -> psycopg.Connection:
+        self._pool.open()  # the library opens its pool on first use; a no-op once open
+        connection = self._pool.getconn()
+        try:
+            result = connection.pgconn.prepare(self.STATEMENT_NAME, self._statement)
+            # A connection kept here before, given back at a close, has the statement already.
+            if result.status != pq.ExecStatus.COMMAND_OK and result.error_field(
+                pq.DiagnosticField.SQLSTATE
+            ) != b"42P05":
+                raise _error(connection, result)
+        except BaseException:
+            self._pool.putconn(connection)
+            raise
+        return connection
+
+
+def _still_open(connection: psycopg.Connection) -> bool:
+    """Whether the server still holds the connection open, found without waiting: an idle
+    connection has nothing to read unless the server sent something unasked, such as its goodbye
+    and then the end of the connection. After a restart of the server the kept connections are
+    replaced here, rather than each failing a transaction."""
+    pgconn = connection.pgconn
+    readable = select.poll()
+    readable.register(pgconn.socket, select.POLLIN)
+    try:
+        for _ in range(4):  # a goodbye, then the end: more would be a server talking, not leaving
+            if pgconn.status != pq.ConnStatus.OK or not readable.poll(0):
+                break
+            pgconn.consume_input()  # libpq reports the end as an error
+    except psycopg.OperationalError:
+        return False
+    return pgconn.status == pq.ConnStatus.OK
+
+
+def _error(connection: psycopg.Connection, result: pq.abc.PGresult) -> psycopg.Error:
+    if connection.pgconn.status != pq.ConnStatus.OK:
+        message = result.error_message.decode(errors="replace").strip()
+        return psycopg.OperationalError(f"the connection to the database was lost: {message}")
+    return psycopg.errors.error_from_result(result, encoding=connection.info.encoding)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from infrastructure.persistence.history_tables import HISTORY_TABLES
 from infrastructure.persistence.postgres_commit import (
     MISSING_TASK_ROW_SQLSTATE,
     BatchPart,
+    CommitChannel,
     batch_document,
     batch_part,
     commit_function,
@@ -160,6 +161,9 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
             accepted = refreshed
         return accepted
 
+    def close_commit_connections(self) -> None:
+        pass  # the writer borrows its connection from the library's pool for each transaction
+
     def _stored_versions(self, cursor: Any, ids: list[UUID]) -> dict[UUID, int]:
         rows = self._select_of(
             cursor, f"SELECT originator_id, MAX(originator_version) AS version FROM {self.events_table_name}",
@@ -199,7 +203,7 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)
         self.sql_create_statements.extend(SQL(s) for s in retire_indexes(self.dialect))
         self.sql_create_statements.append(SQL(commit_function(self.dialect, self.events_table_name)))
-        self._commit_statement = commit_statement(self.dialect)
+        self._commit_channel = CommitChannel(self.datastore.pool, commit_statement(self.dialect))
         self._select_events_of_statement = (
             "SELECT originator_id, originator_version, topic, state "
             f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
@@ -231,9 +235,9 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         while any(accepted):
             parts = [group.part for group, ok in zip(groups, accepted) if ok and group.part is not None]
             document = batch_document(parts, self.datastore.lock_timeout)
-            with self.datastore.get_connection() as connection:
+            with self._commit_channel.connection() as connection:
                 try:
-                    connection.execute(self._commit_statement, (document,), prepare=True)
+                    self._commit_channel.send(connection, document)
                     return accepted
                 except psycopg.errors.UniqueViolation:
                     refreshed = without_stale_groups(groups, accepted, lambda ids: self._stored_versions(connection, ids))
@@ -248,6 +252,9 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
                     raise
             accepted = refreshed
         return accepted
+
+    def close_commit_connections(self) -> None:
+        self._commit_channel.close()
 
     def _stored_versions(self, connection: Any, ids: list[UUID]) -> dict[UUID, int]:
         rows = connection.execute(self._stored_versions_statement, (ids,)).fetchall()

@@ -132,9 +132,13 @@ class ExternalTaskEventStore(Application[UUID]):
 
     def close(self) -> None:
         # The recorder may keep connections of its own for writing (PostgreSQL); they go back to
-        # the library's pool before it closes.
-        self.recorder.close_commit_connections()  # type: ignore[attr-defined]
-        super().close()
+        # the library's pool before it closes. (The library's in-memory recorder keeps none.)
+        close_commit_connections = getattr(self.recorder, "close_commit_connections", None)
+        try:
+            if close_commit_connections is not None:
+                close_commit_connections()
+        finally:
+            super().close()
 
 
 def _copy(aggregate: Aggregate) -> Aggregate:

@@ -22,6 +22,7 @@ its own Python between), and so does borrowing a connection from the pool; libpq
 from __future__ import annotations
 
 import base64
+import hashlib
 import queue
 import re
 import select
@@ -122,14 +123,16 @@ def commit_statement(dialect: Dialect) -> str:
 class CommitChannel:
     """The connections the group commit sends its documents on: each taken from the library's pool
     once and kept until ``close``, with the commit statement prepared on it, and each document
-    sent with one libpq call. A connection that breaks goes back to the pool, which replaces it."""
-
-    STATEMENT_NAME = b"extask_commit_groups"
+    sent with one libpq call. A connection found closed or broken goes back to the pool, which
+    replaces it."""
 
     def __init__(self, pool: psycopg_pool.ConnectionPool, statement: str) -> None:
         self._pool = pool
         self._statement = statement.encode()
+        # Named after its text: a connection that has it prepared has this very statement.
+        self._name = b"extask_commit_" + hashlib.sha1(self._statement).hexdigest()[:16].encode()
         self._idle: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
+        self._closed = False
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -138,20 +141,23 @@ class CommitChannel:
         try:
             yield connection
         finally:
-            if connection.pgconn.status == pq.ConnStatus.OK:
+            pgconn = connection.pgconn
+            idle = pgconn.status == pq.ConnStatus.OK and pgconn.transaction_status == pq.TransactionStatus.IDLE
+            if idle and not self._closed:
                 self._idle.put(connection)
             else:
-                self._pool.putconn(connection)
+                self._pool.putconn(connection)  # the pool rolls back, replaces or closes it
 
     def send(self, connection: psycopg.Connection, document: str) -> None:
         """Run the commit function on ``document``; raises what the database answered, as the
         driver's own classes (``UniqueViolation`` ...)."""
-        result = connection.pgconn.exec_prepared(self.STATEMENT_NAME, [document.encode(connection.info.encoding)])
+        result = connection.pgconn.exec_prepared(self._name, [document.encode(_codec(connection))])
         if result.status != pq.ExecStatus.TUPLES_OK:
             raise _error(connection, result)
 
     def close(self) -> None:
         """Give every kept connection back to the pool (before the pool is closed)."""
+        self._closed = True
         while True:
             try:
                 connection = self._idle.get_nowait()
@@ -171,13 +177,19 @@ class CommitChannel:
 
     def _open(self) -> psycopg.Connection:
         self._pool.open()  # the library opens its pool on first use; a no-op once open
-        connection = self._pool.getconn()
+        # The pool does not check what it hands out (the library's pre-ping is off): after a
+        # restart of the server its idle connections are closed too, and are passed over here.
+        for _ in range(self._pool.max_size):
+            connection = self._pool.getconn()
+            if _still_open(connection):
+                break
+            self._pool.putconn(connection)
+        else:
+            raise psycopg.OperationalError("no open connection to the database could be had from the pool")
         try:
-            result = connection.pgconn.prepare(self.STATEMENT_NAME, self._statement)
-            # A connection kept here before, given back at a close, has the statement already.
-            if result.status != pq.ExecStatus.COMMAND_OK and result.error_field(
-                pq.DiagnosticField.SQLSTATE
-            ) != b"42P05":
+            result = connection.pgconn.prepare(self._name, self._statement)
+            already_prepared = result.error_field(pq.DiagnosticField.SQLSTATE) == b"42P05"
+            if result.status != pq.ExecStatus.COMMAND_OK and not already_prepared:
                 raise _error(connection, result)
         except BaseException:
             self._pool.putconn(connection)
@@ -188,14 +200,13 @@ class CommitChannel:
 def _still_open(connection: psycopg.Connection) -> bool:
     """Whether the server still holds the connection open, found without waiting: an idle
     connection has nothing to read unless the server sent something unasked, such as its goodbye
-    and then the end of the connection. After a restart of the server the kept connections are
-    replaced here, rather than each failing a transaction."""
+    and then the end of the connection. A connection the server closed while it sat idle (its
+    process ended, an idle timeout, a restart) is found here, rather than by failing a
+    transaction; one that breaks later fails the transaction sent on it."""
     pgconn = connection.pgconn
-    readable = select.poll()
-    readable.register(pgconn.socket, select.POLLIN)
     try:
         for _ in range(4):  # a goodbye, then the end: more would be a server talking, not leaving
-            if pgconn.status != pq.ConnStatus.OK or not readable.poll(0):
+            if pgconn.status != pq.ConnStatus.OK or not _readable(pgconn.socket):
                 break
             pgconn.consume_input()  # libpq reports the end as an error
     except psycopg.OperationalError:
@@ -203,11 +214,26 @@ def _still_open(connection: psycopg.Connection) -> bool:
     return pgconn.status == pq.ConnStatus.OK
 
 
+def _readable(socket: int) -> bool:
+    """Whether the socket has something to read, without waiting."""
+    if not hasattr(select, "poll"):  # Windows, whose select takes any socket
+        return bool(select.select([socket], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(socket, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _codec(connection: psycopg.Connection) -> str:
+    # As the driver's own text parameters: UTF-8 to a server that takes any bytes (SQL_ASCII).
+    codec = connection.info.encoding
+    return "utf-8" if codec == "ascii" else codec
+
+
 def _error(connection: psycopg.Connection, result: pq.abc.PGresult) -> psycopg.Error:
     if connection.pgconn.status != pq.ConnStatus.OK:
         message = result.error_message.decode(errors="replace").strip()
         return psycopg.OperationalError(f"the connection to the database was lost: {message}")
-    return psycopg.errors.error_from_result(result, encoding=connection.info.encoding)
+    return psycopg.errors.error_from_result(result, encoding=_codec(connection))
 
 
 @dataclass

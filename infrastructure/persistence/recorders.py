@@ -161,9 +161,6 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
             accepted = refreshed
         return accepted
 
-    def close_commit_connections(self) -> None:
-        pass  # the writer borrows its connection from the library's pool for each transaction
-
     def _stored_versions(self, cursor: Any, ids: list[UUID]) -> dict[UUID, int]:
         rows = self._select_of(
             cursor, f"SELECT originator_id, MAX(originator_version) AS version FROM {self.events_table_name}",

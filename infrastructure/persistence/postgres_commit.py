@@ -166,28 +166,29 @@ class CommitChannel:
             self._pool.putconn(connection)
 
     def _take(self) -> psycopg.Connection:
+        for connection, kept in self._candidates():
+            if _still_open(connection):
+                return connection if kept else self._prepared(connection)
+            self._pool.putconn(connection)
+        raise psycopg.OperationalError("no open connection to the database could be had from the pool")
+
+    def _candidates(self) -> Iterator[tuple[psycopg.Connection, bool]]:
+        """The kept connections, then new ones from the pool (and whether each was kept). The pool
+        does not check what it hands out (the library's pre-ping is off): after a restart of the
+        server, its idle connections are closed too."""
         while True:
             try:
-                connection = self._idle.get_nowait()
+                yield self._idle.get_nowait(), True
             except queue.Empty:
-                return self._open()
-            if _still_open(connection):
-                return connection
-            self._pool.putconn(connection)
-
-    def _open(self) -> psycopg.Connection:
-        self._pool.open()  # the library opens its pool on first use; a no-op once open
-        # The pool does not check what it hands out (the library's pre-ping is off): after a
-        # restart of the server its idle connections are closed too, and are passed over here.
-        for _ in range(self._pool.max_size):
-            connection = self._pool.getconn()
-            if _still_open(connection):
                 break
-            self._pool.putconn(connection)
-        else:
-            raise psycopg.OperationalError("no open connection to the database could be had from the pool")
+        self._pool.open()  # the library opens its pool on first use; a no-op once open
+        for _ in range(self._pool.max_size):
+            yield self._pool.getconn(), False
+
+    def _prepared(self, connection: psycopg.Connection) -> psycopg.Connection:
         try:
             result = connection.pgconn.prepare(self._name, self._statement)
+            # One the pool rolled back and kept has the statement already.
             already_prepared = result.error_field(pq.DiagnosticField.SQLSTATE) == b"42P05"
             if result.status != pq.ExecStatus.COMMAND_OK and not already_prepared:
                 raise _error(connection, result)

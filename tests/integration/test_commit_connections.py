@@ -72,12 +72,12 @@ def test_commands_commit_after_the_server_closed_all_the_engines_connections(pos
 
 def test_closing_the_engine_closes_the_writers_connections(postgres_schema_url):
     settings = settings_from_url(postgres_schema_url)
-    engine = build_engine(postgres_schema_url)
-    try:
-        task = engine.service.create(NewExternalTask(topic_name="close"))
-        engine.service.lock(task.id, "w", 60_000)
-    finally:
-        with psycopg.connect(settings.admin_url, autocommit=True) as admin:
+    with psycopg.connect(settings.admin_url, autocommit=True) as admin:
+        engine = build_engine(postgres_schema_url)
+        try:
+            task = engine.service.create(NewExternalTask(topic_name="close"))
+            engine.service.lock(task.id, "w", 60_000)
             assert commit_backends(admin, settings.schema)
+        finally:
             engine.close()
-            wait_until(lambda: not commit_backends(admin, settings.schema), "the writers' connections stayed open")
+        wait_until(lambda: not commit_backends(admin, settings.schema), "the writers' connections stayed open")

@@ -25,7 +25,6 @@ import base64
 import hashlib
 import queue
 import re
-import select
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import pq
 
 from application.errors import BadRequest
+from infrastructure.persistence.postgres_connections import still_open
 from infrastructure.persistence.runtime_projection import (
     DELETION_KEYS,
     LOCK_COLUMNS,
@@ -167,7 +167,7 @@ class CommitChannel:
 
     def _take(self) -> psycopg.Connection:
         for connection, kept in self._candidates():
-            if _still_open(connection):
+            if still_open(connection):
                 return connection if kept else self._prepared(connection)
             self._pool.putconn(connection)
         raise psycopg.OperationalError("no open connection to the database could be had from the pool")
@@ -196,32 +196,6 @@ class CommitChannel:
             self._pool.putconn(connection)
             raise
         return connection
-
-
-def _still_open(connection: psycopg.Connection) -> bool:
-    """Whether the server still holds the connection open, found without waiting: an idle
-    connection has nothing to read unless the server sent something unasked, such as its goodbye
-    and then the end of the connection. A connection the server closed while it sat idle (its
-    process ended, an idle timeout, a restart) is found here, rather than by failing a
-    transaction; one that breaks later fails the transaction sent on it."""
-    pgconn = connection.pgconn
-    try:
-        for _ in range(4):  # a goodbye, then the end: more would be a server talking, not leaving
-            if pgconn.status != pq.ConnStatus.OK or not _readable(pgconn.socket):
-                break
-            pgconn.consume_input()  # libpq reports the end as an error
-    except psycopg.OperationalError:
-        return False
-    return pgconn.status == pq.ConnStatus.OK
-
-
-def _readable(socket: int) -> bool:
-    """Whether the socket has something to read, without waiting."""
-    if not hasattr(select, "poll"):  # Windows, whose select takes any socket
-        return bool(select.select([socket], [], [], 0)[0])
-    poller = select.poll()
-    poller.register(socket, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 def _codec(connection: psycopg.Connection) -> str:

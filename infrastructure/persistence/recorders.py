@@ -43,6 +43,7 @@ from infrastructure.persistence.postgres_commit import (
     commit_function,
     commit_statement,
 )
+from infrastructure.persistence.postgres_connections import hand_out_open_connections
 from infrastructure.persistence.runtime_projection import MissingTaskRow, RuntimeChanges, RuntimeProjection
 from infrastructure.persistence.runtime_tables import RUNTIME_TABLES, retire_indexes
 from infrastructure.persistence.sql import Dialect
@@ -195,6 +196,8 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
 class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        # Shared with the tracking recorder: every read of the engine is covered.
+        hand_out_open_connections(self.datastore)
         self.dialect = Dialect("postgres", self.datastore.schema)
         self.runtime_projection = RuntimeProjection(self.dialect)
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)

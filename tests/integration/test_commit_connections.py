@@ -1,5 +1,6 @@
-"""The connections PostgreSQL's group-commit writers keep: replaced when the server closed them,
-given back when the engine closes."""
+"""The engine's connections to PostgreSQL after the server closed them (as a restart of the
+database does): the group-commit writers' kept ones and the pool's idle ones are replaced, and
+no command or read fails for it. The writers' connections are given back when the engine closes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import time
 import psycopg
 import pytest
 
-from application.dto import NewExternalTask
+from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from application.queries import ExternalTaskQuery, HistoricExternalTaskLogQuery
 from infrastructure.bootstrap import build_engine
 from infrastructure.persistence.database import settings_from_url
 
@@ -39,10 +41,44 @@ def wait_until(condition, what: str) -> None:
         time.sleep(0.01)  # polling the server's activity view: there is nothing to be told
 
 
+def end_server_processes(admin: psycopg.Connection, pids: set[int]) -> None:
+    for pid in pids:
+        # Waits (up to 5 s) until the server process has ended, its socket closed.
+        [[ended]] = admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchall()
+        assert ended
+
+
+def test_reads_answer_after_the_server_closed_all_the_engines_connections(postgres_schema_url):
+    """Every idle connection of the pool is closed by the server; the reads that borrow them (a
+    fetch's queries, the runtime and history queries, a task's events) are answered all the same,
+    on new connections."""
+    settings = settings_from_url(postgres_schema_url)
+    with psycopg.connect(settings.admin_url, autocommit=True) as admin:
+        others = backends(admin)
+        engine = build_engine(postgres_schema_url)
+        service = engine.service
+        try:
+            tasks = service.create_many([NewExternalTask(topic_name="restart") for _ in range(3)])
+            assert service.count_tasks(ExternalTaskQuery()) == 3  # the pool has opened its connections
+            engine.history.catch_up()
+            closed = backends(admin) - others
+            assert len(closed) >= 2
+            end_server_processes(admin, closed)
+
+            assert service.get_task(tasks[0].id).topic_name == "restart"
+            assert service.count_tasks(ExternalTaskQuery(topic_name="restart")) == 3
+            assert [event.type for event in engine.audit.task_events(tasks[1].id)] == ["Created"]
+            assert service.count_history_log(HistoricExternalTaskLogQuery()) == 3
+            request = FetchAndLockRequest(worker_id="w", max_tasks=5, topics=[FetchTopic(topic_name="restart", lock_duration=60_000)])
+            assert len(service.fetch_and_lock(request)) == 3
+            assert not backends(admin) & closed
+        finally:
+            engine.close()
+
+
 def test_commands_commit_after_the_server_closed_all_the_engines_connections(postgres_schema_url):
     """As after a restart of the database: the writers' kept connections and the pool's idle ones
-    are all closed by the server, and the next commands commit all the same. (Reads borrow from
-    the library's pool, which does not check its connections: these commands read nothing.)"""
+    are all closed by the server, and the next commands commit all the same."""
     settings = settings_from_url(postgres_schema_url)
     with psycopg.connect(settings.admin_url, autocommit=True) as admin:
         others = backends(admin)
@@ -53,10 +89,7 @@ def test_commands_commit_after_the_server_closed_all_the_engines_connections(pos
             service.lock(tasks[0].id, "w", 60_000)
             kept = commit_backends(admin, settings.schema)
             assert kept
-            for pid in backends(admin) - others:
-                # Waits (up to 5 s) until the server process has ended, its socket closed.
-                [[ended]] = admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchall()
-                assert ended
+            end_server_processes(admin, backends(admin) - others)
 
             service.complete(tasks[0].id, "w")
             for task in tasks[1:]:

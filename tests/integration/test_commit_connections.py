@@ -5,13 +5,15 @@ no command or read fails for it. The writers' connections are given back when th
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 
 from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
 from application.queries import ExternalTaskQuery, HistoricExternalTaskLogQuery
-from infrastructure.bootstrap import build_engine
+from infrastructure.bootstrap import Engine, build_engine
 from infrastructure.persistence.database import settings_from_url
 
 pytestmark = pytest.mark.postgres
@@ -48,59 +50,61 @@ def end_server_processes(admin: psycopg.Connection, pids: set[int]) -> None:
         assert ended
 
 
+@contextmanager
+def engine_with_three_tasks(url: str) -> Iterator[tuple[psycopg.Connection, set[int], Engine, list]]:
+    """An admin connection, the server processes that are not the engine's, and an engine whose
+    service has just created three tasks on the topic "restart"."""
+    settings = settings_from_url(url)
+    with psycopg.connect(settings.admin_url, autocommit=True) as admin:
+        others = backends(admin)
+        engine = build_engine(url)
+        try:
+            tasks = engine.service.create_many([NewExternalTask(topic_name="restart") for _ in range(3)])
+            yield admin, others, engine, tasks
+        finally:
+            engine.close()
+
+
 def test_reads_answer_after_the_server_closed_all_the_engines_connections(postgres_schema_url):
     """Every idle connection of the pool is closed by the server; the reads that borrow them (a
     fetch's queries, the runtime and history queries, a task's events) are answered all the same,
     on new connections."""
-    settings = settings_from_url(postgres_schema_url)
-    with psycopg.connect(settings.admin_url, autocommit=True) as admin:
-        others = backends(admin)
-        engine = build_engine(postgres_schema_url)
+    with engine_with_three_tasks(postgres_schema_url) as (admin, others, engine, tasks):
         service = engine.service
-        try:
-            tasks = service.create_many([NewExternalTask(topic_name="restart") for _ in range(3)])
-            assert service.count_tasks(ExternalTaskQuery()) == 3  # the pool has opened its connections
-            engine.history.catch_up()
-            closed = backends(admin) - others
-            assert len(closed) >= 2
-            end_server_processes(admin, closed)
+        assert service.count_tasks(ExternalTaskQuery()) == 3  # the pool has opened its connections
+        engine.history.catch_up()
+        closed = backends(admin) - others
+        assert len(closed) >= 2
+        end_server_processes(admin, closed)
 
-            assert service.get_task(tasks[0].id).topic_name == "restart"
-            assert service.count_tasks(ExternalTaskQuery(topic_name="restart")) == 3
-            assert [event.type for event in engine.audit.task_events(tasks[1].id)] == ["Created"]
-            assert service.count_history_log(HistoricExternalTaskLogQuery()) == 3
-            request = FetchAndLockRequest(worker_id="w", max_tasks=5, topics=[FetchTopic(topic_name="restart", lock_duration=60_000)])
-            assert len(service.fetch_and_lock(request)) == 3
-            assert not backends(admin) & closed
-        finally:
-            engine.close()
+        assert service.get_task(tasks[0].id).topic_name == "restart"
+        assert service.count_tasks(ExternalTaskQuery(topic_name="restart")) == 3
+        assert [event.type for event in engine.audit.task_events(tasks[1].id)] == ["Created"]
+        assert service.count_history_log(HistoricExternalTaskLogQuery()) == 3
+        topics = [FetchTopic(topic_name="restart", lock_duration=60_000)]
+        assert len(service.fetch_and_lock(FetchAndLockRequest(worker_id="w", max_tasks=5, topics=topics))) == 3
+        assert not backends(admin) & closed
 
 
 def test_commands_commit_after_the_server_closed_all_the_engines_connections(postgres_schema_url):
     """As after a restart of the database: the writers' kept connections and the pool's idle ones
     are all closed by the server, and the next commands commit all the same."""
-    settings = settings_from_url(postgres_schema_url)
-    with psycopg.connect(settings.admin_url, autocommit=True) as admin:
-        others = backends(admin)
-        engine = build_engine(postgres_schema_url)
+    schema = settings_from_url(postgres_schema_url).schema
+    with engine_with_three_tasks(postgres_schema_url) as (admin, others, engine, tasks):
         service = engine.service
-        try:
-            tasks = service.create_many([NewExternalTask(topic_name="restart") for _ in range(3)])
-            service.lock(tasks[0].id, "w", 60_000)
-            kept = commit_backends(admin, settings.schema)
-            assert kept
-            end_server_processes(admin, backends(admin) - others)
+        service.lock(tasks[0].id, "w", 60_000)
+        kept = commit_backends(admin, schema)
+        assert kept
+        end_server_processes(admin, backends(admin) - others)
 
-            service.complete(tasks[0].id, "w")
-            for task in tasks[1:]:
-                service.lock(task.id, "w", 60_000)
-                service.complete(task.id, "w")
+        service.complete(tasks[0].id, "w")
+        for task in tasks[1:]:
+            service.lock(task.id, "w", 60_000)
+            service.complete(task.id, "w")
 
-            [[left]] = admin.execute(f'SELECT count(*) FROM "{settings.schema}".ext_task').fetchall()
-            assert left == 0  # all three completed
-            assert commit_backends(admin, settings.schema) - kept  # on a connection opened since
-        finally:
-            engine.close()
+        [[left]] = admin.execute(f'SELECT count(*) FROM "{schema}".ext_task').fetchall()
+        assert left == 0  # all three completed
+        assert commit_backends(admin, schema) - kept  # on a connection opened since
 
 
 def test_closing_the_engine_closes_the_writers_connections(postgres_schema_url):

@@ -166,24 +166,18 @@ class CommitChannel:
             self._pool.putconn(connection)
 
     def _take(self) -> psycopg.Connection:
-        for connection, kept in self._candidates():
-            if still_open(connection):
-                return connection if kept else self._prepared(connection)
-            self._pool.putconn(connection)
-        raise psycopg.OperationalError("no open connection to the database could be had from the pool")
-
-    def _candidates(self) -> Iterator[tuple[psycopg.Connection, bool]]:
-        """The kept connections, then new ones from the pool (and whether each was kept). The pool
-        does not check what it hands out (the library's pre-ping is off): after a restart of the
-        server, its idle connections are closed too."""
+        """A kept connection still open, or else a new one from the pool (which passes over the
+        closed ones it holds: ``postgres_connections``), with the statement prepared on it."""
         while True:
             try:
-                yield self._idle.get_nowait(), True
+                connection = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if still_open(connection):
+                return connection
+            self._pool.putconn(connection)
         self._pool.open()  # the library opens its pool on first use; a no-op once open
-        for _ in range(self._pool.max_size):
-            yield self._pool.getconn(), False
+        return self._prepared(self._pool.getconn())
 
     def _prepared(self, connection: psycopg.Connection) -> psycopg.Connection:
         try:

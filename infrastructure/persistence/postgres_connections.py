@@ -1,23 +1,21 @@
 """Connections the PostgreSQL server closed while they sat idle, found without waiting.
 
 A restart of the database (or an idle timeout, or an operator ending server processes) closes
-every connection the engine holds, and the library's pool does not check what it hands out: its
-pre-ping costs a round trip on every checkout, and a failed check makes the pool sleep a second
-or more before it tries the next connection. Instead, a connection is looked at (one ``poll`` of
-its socket) each time it is handed out, and one the server closed is given back, so that the pool
-replaces it, and the next is taken. The writers' kept connections (``CommitChannel``) are looked
-at the same way.
+every connection the engine holds, and the library's pool does not check what it hands out. Its
+pre-ping would cost a round trip on every checkout, and after a failed check the pool sleeps
+(psycopg_pool's backoff starts at one second) before it tries the next connection. Instead, the
+pool's ``getconn`` looks at each connection it hands out (one ``poll`` of its socket) and gives
+back one the server closed, so that the pool replaces it, and takes the next. The writers' kept connections (``CommitChannel``), which are not
+in the pool, are looked at the same way.
 """
 
 from __future__ import annotations
 
 import select
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 import psycopg
-from eventsourcing.postgres import PostgresDatastore
+import psycopg_pool
 from psycopg import pq
 
 
@@ -45,30 +43,22 @@ def _readable(socket: int) -> bool:
     return bool(poller.poll(0))
 
 
-def hand_out_open_connections(datastore: PostgresDatastore) -> None:
-    """Make every read and write through ``datastore.get_connection`` (the library's own, the read
-    models', the history projection's) pass over connections the server closed. Idempotent."""
-    if getattr(datastore, "_hands_out_open_connections", False):
+def hand_out_open_connections(pool: psycopg_pool.ConnectionPool) -> None:
+    """Make the pool pass over connections the server closed, for everything that borrows from it
+    (the library's reads and writes, the read models, the history projection, the writers).
+    Idempotent."""
+    if getattr(pool, "_hands_out_open_connections", False):
         return
-    datastore.get_connection = _open_connections(datastore.get_connection, datastore.pool.max_size)  # type: ignore[method-assign]
-    datastore._hands_out_open_connections = True  # type: ignore[attr-defined]
+    get_connection = pool.getconn
 
-
-def _open_connections(
-    get_connection: Callable[[], AbstractContextManager[Any]], max_size: int
-) -> Callable[[], AbstractContextManager[Any]]:
-    @contextmanager
-    def open_connection() -> Iterator[Any]:
+    def get_open_connection(timeout: float | None = None) -> Any:
         # Every idle connection of the pool may have been closed, and then one more is made.
-        for _ in range(max_size + 1):
-            stack = ExitStack()
-            connection = stack.enter_context(get_connection())
+        for _ in range(pool.max_size + 1):
+            connection = get_connection(timeout)
             if still_open(connection):
-                break
-            stack.close()  # the pool replaces a closed connection it gets back
-        else:
-            raise psycopg.OperationalError("no open connection to the database could be had from the pool")
-        with stack:
-            yield connection
+                return connection
+            pool.putconn(connection)  # the pool replaces a closed connection it gets back
+        raise psycopg.OperationalError("no open connection to the database could be had from the pool")
 
-    return open_connection
+    pool.getconn = get_open_connection  # type: ignore[method-assign]
+    pool._hands_out_open_connections = True  # type: ignore[attr-defined]

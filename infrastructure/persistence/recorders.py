@@ -196,8 +196,9 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
 class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        # Shared with the tracking recorder: every read of the engine is covered.
-        hand_out_open_connections(self.datastore)
+        # The datastore and its pool are shared with the tracking recorder: every connection the
+        # engine borrows is covered.
+        hand_out_open_connections(self.datastore.pool)
         self.dialect = Dialect("postgres", self.datastore.schema)
         self.runtime_projection = RuntimeProjection(self.dialect)
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)

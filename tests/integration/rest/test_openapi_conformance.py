@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
 from application.queries import HistoricExternalTaskLogQuery, IncidentQuery
 from infrastructure.bootstrap import build_engine
-from infrastructure.rest.app import REST_ROOT, create_app
+from infrastructure.rest.app import REST_ROOT, create_app, serve
 
 MAX_EXAMPLES = 10
 MAX_POLL_MS = 20
@@ -49,13 +49,12 @@ schema.config.phases.coverage.generate_duplicate_query_parameters = False
 def served_engine(tmp_path_factory):
     """A fresh SQLite engine behind ``app`` for the module, with its long poller running."""
     engine = build_engine(f"sqlite:///{tmp_path_factory.mktemp('openapi') / 'extask.db'}")
-    app.state.service, app.state.long_polling, app.state.batches = engine.service, engine.long_polling, engine.batches
-    app.state.audit = engine.audit
+    serve(app, engine.service, engine.long_polling, engine.batches, engine.audit)
     engine.long_polling.start()  # the app's lifespan would; schemathesis ran it before there was an engine
     _seed(engine)
     yield engine
     engine.long_polling.shutdown()
-    app.state.service = app.state.long_polling = app.state.batches = app.state.audit = None
+    serve(app, None)
     engine.close()
 
 

@@ -4,11 +4,17 @@ Its events are the audit trail of the operation: what was asked for (the task id
 retries), when execution started, the outcome for each task (retries set, or failed with the
 error the command gave) and when it ended. The only type so far is Camunda's
 ``set-external-task-retries``.
+
+A batch is run by one engine at a time. An engine that stops before the end lets it go
+(``Interrupted``); one that crashed cannot, so a batch whose last event is older than a lease is
+free too. Another engine then takes it up (``Resumed``) and carries on with the tasks that have
+no outcome yet; as with Camunda's batch jobs, a task whose outcome was not yet recorded when its
+engine crashed has its retries set again.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -51,6 +57,22 @@ class Batch(Aggregate):
         def apply(self, batch: Batch) -> None:
             batch.end_time = self.timestamp
 
+    class Interrupted(Aggregate.Event):
+        """The engine running the batch stopped before the end, and let it go."""
+
+        class_version = 1
+
+        def apply(self, batch: Batch) -> None:
+            batch.interrupted = True
+
+    class Resumed(Aggregate.Event):
+        """An engine took up a batch that another one had let go, or that had stood still too long."""
+
+        class_version = 1
+
+        def apply(self, batch: Batch) -> None:
+            batch.interrupted = False
+
     def __init__(self, batch_type: str, retries: int, external_task_ids: list[str]) -> None:
         self.batch_type = batch_type
         self.retries = retries
@@ -59,6 +81,7 @@ class Batch(Aggregate):
         self.end_time: datetime | None = None
         self.succeeded: list[str] = []
         self.failures: list[tuple[str, str, str]] = []
+        self.interrupted = False
 
     @classmethod
     def set_external_task_retries(
@@ -98,3 +121,22 @@ class Batch(Aggregate):
     def complete(self, now: datetime) -> None:
         if not self.ended:
             self.trigger_event(self.Completed, timestamp=now)
+
+    def interrupt(self, now: datetime) -> None:
+        if not self.ended and not self.interrupted:
+            self.trigger_event(self.Interrupted, timestamp=now)
+
+    def is_free(self, now: datetime, lease: timedelta) -> bool:
+        """Whether an engine may take the batch up: it has not ended, and its engine let it go or
+        has recorded nothing for ``lease`` (it is taken to have crashed)."""
+        return not self.ended and (self.interrupted or now - self.modified_on >= lease)
+
+    @classmethod
+    def is_free_after(cls, latest: Aggregate.Event, now: datetime, lease: timedelta) -> bool:
+        """``is_free`` told from the batch's latest event alone, without loading the batch."""
+        if isinstance(latest, cls.Interrupted):
+            return True
+        return not isinstance(latest, cls.Completed) and now - latest.timestamp >= lease
+
+    def resume(self, now: datetime) -> None:
+        self.trigger_event(self.Resumed, timestamp=now)

@@ -42,3 +42,58 @@ def test_outcomes_and_the_end_are_events():
     assert [type(e).__name__ for e in batch.collect_events()] == [
         "Created", "Started", "TaskRetriesSet", "TaskFailed", "TaskRetriesSet", "Completed"
     ]
+
+
+LEASE = timedelta(seconds=60)
+
+
+def test_a_batch_its_engine_let_go_is_free_at_once_until_another_takes_it_up():
+    batch = new_batch("a", "b")
+    batch.start(NOW)
+    batch.record_success("a", NOW)
+
+    assert not batch.is_free(NOW, LEASE)  # its engine is running it
+    batch.interrupt(LATER)
+    batch.interrupt(LATER)  # let go once
+    assert batch.is_free(LATER, LEASE)
+    batch.resume(LATER)
+    assert not batch.is_free(LATER, LEASE)
+    assert batch.pending_task_ids() == ["b"]
+    assert [type(e).__name__ for e in batch.collect_events()][-2:] == ["Interrupted", "Resumed"]
+
+
+def test_a_batch_that_recorded_nothing_for_the_lease_is_free():
+    batch = new_batch("a")
+    batch.record_success("a", NOW)
+
+    assert not batch.is_free(NOW + LEASE - timedelta(milliseconds=1), LEASE)
+    assert batch.is_free(NOW + LEASE, LEASE)
+
+
+def test_an_ended_batch_is_never_free_nor_let_go():
+    batch = new_batch("a")
+    batch.record_success("a", NOW)
+    batch.complete(NOW)
+    batch.interrupt(LATER)
+
+    assert not batch.is_free(NOW + 10 * LEASE, LEASE)
+    assert type(batch.collect_events()[-1]).__name__ == "Completed"
+
+
+def test_the_latest_event_alone_tells_whether_a_batch_is_free():
+    batch = new_batch("a", "b")
+    moments = [NOW, NOW + LEASE - timedelta(milliseconds=1), NOW + LEASE, NOW + 2 * LEASE]
+    steps = [
+        lambda: None,  # just created
+        lambda: batch.start(NOW),
+        lambda: batch.record_success("a", NOW),
+        lambda: batch.interrupt(NOW),
+        lambda: batch.resume(NOW),
+        lambda: batch.record_success("b", NOW),
+        lambda: batch.complete(NOW),
+    ]
+    for step in steps:
+        step()
+        [latest] = batch.collect_events()  # each step records one event
+        for moment in moments:
+            assert Batch.is_free_after(latest, moment, LEASE) == batch.is_free(moment, LEASE), (latest, moment)

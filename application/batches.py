@@ -4,8 +4,15 @@
 which tasks it covers, saves the batch and answers it. A background thread then sets each task's
 retries through ``ExternalTaskService.set_retries`` and records every outcome on the batch. As
 in Camunda, an unknown task id or a negative retries value is found only when the batch runs,
-and fails that task alone. Progress is saved every ``PROGRESS_EVERY`` tasks; a batch still
-running when the engine closes stops between two tasks and keeps what it has recorded.
+and fails that task alone. Progress is saved every ``PROGRESS_EVERY`` tasks (and at least every
+quarter of ``BATCH_LEASE``).
+
+No batch is left unfinished for good. An engine that closes stops its batches between two tasks
+and lets them go (``Batch.Interrupted``); one that crashed is taken to have done so once its
+batch has recorded nothing for ``BATCH_LEASE``. ``start`` makes this engine look for such
+batches at once and then every half lease, and take them up (``Batch.Resumed``): two engines
+taking up one batch write the same next version of it, so only one of them can. An engine that
+finds its batch taken up meanwhile (it was slower than the lease) stops running it.
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from application.dto import BatchDTO, BatchFailureDTO
 from application.errors import ApplicationError, BadRequest, NotFound
@@ -29,6 +37,8 @@ from domain.batch import Batch
 from domain.external_task import to_millisecond
 
 PROGRESS_EVERY = 100
+# How long a batch that records nothing is taken to be still running somewhere.
+BATCH_LEASE = timedelta(seconds=60)
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +48,12 @@ class BatchService:
         self._event_store = event_store
         self._service = service
         self._clock = clock
-        self._queue: queue.Queue[UUID | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[UUID, bool] | None] = queue.Queue()
+        # The batches queued or running here, each with what tells ``wait_for`` it has stopped.
         self._finished: dict[UUID, threading.Event] = {}
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        self._looking: threading.Thread | None = None
         self._closing = threading.Event()
 
     def set_retries_async(self, selection: RetriesSelection, retries: int | None) -> BatchDTO:
@@ -52,9 +64,40 @@ class BatchService:
         batch = Batch.set_external_task_retries(
             now=self._now(), batch_id=uuid4(), retries=retries, external_task_ids=task_ids
         )
-        self._event_store.save(batch)
-        self._submit(batch.id)
+        self._register(batch.id)  # before it is saved: this engine's own batch is never free here
+        try:
+            self._event_store.save(batch)
+        except BaseException:
+            self._unregister(batch.id)
+            raise
+        self._queue_up(batch.id, take_up=False)
         return batch_dto(batch)
+
+    def start(self) -> None:
+        """Look for batches that other engines let go or left standing, now and every half lease,
+        and take them up. (An engine that only reads, such as ``extask replay``, never starts.)"""
+        with self._lock:
+            if self._looking is None and not self._closing.is_set():
+                self._looking = threading.Thread(target=self._look_for_free_batches, name="extask-batch-takeover", daemon=True)
+                self._looking.start()
+
+    def take_up_free_batches(self) -> list[str]:
+        """Queue every batch that is free (see ``Batch.is_free``) and not already running here; the
+        ids queued."""
+        queued = []
+        now = self._now()
+        for batch_id in self._event_store.unfinished_batch_ids():
+            if self._closing.is_set():
+                break
+            with self._lock:
+                if batch_id in self._finished:
+                    continue
+            # Its latest event tells, and costs one row where the whole batch is an event a task.
+            [latest] = self._event_store.events.get(batch_id, desc=True, limit=1)
+            if Batch.is_free_after(latest, now, BATCH_LEASE) and self._register(batch_id):
+                self._queue_up(batch_id, take_up=True)
+                queued.append(str(batch_id))
+        return queued
 
     def get_batch(self, batch_id: str) -> BatchDTO:
         return batch_dto(self._load(batch_id))
@@ -75,42 +118,89 @@ class BatchService:
             # Run by another server process: poll the event store until the deadline.
             time.sleep(0.05)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop the background thread after the task it is working on."""
+    def stop(self) -> None:
+        """Take up nothing more, and stop the running batch after the task it is on; returns at
+        once (``close`` waits)."""
         self._closing.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the background threads after the task they are on, and let go of every batch that
+        has not ended here."""
+        self.stop()
         with self._lock:
-            worker = self._worker
+            worker, looking = self._worker, self._looking
+        if looking is not None:
+            looking.join(timeout)
         if worker is not None:
             self._queue.put(None)
             worker.join(timeout)
+        while True:  # what is still queued never began here
+            try:
+                queued = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if queued is not None:
+                self._leave(*queued)
 
-    # -- the background thread ------------------------------------------------------------------
+    # -- the background threads -----------------------------------------------------------------
 
-    def _submit(self, batch_id: UUID) -> None:
+    def _look_for_free_batches(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self.take_up_free_batches()
+            except Exception:
+                logger.exception("Looking for batches to take up failed; looking again in %s", BATCH_LEASE / 2)
+            self._closing.wait((BATCH_LEASE / 2).total_seconds())
+
+    def _register(self, batch_id: UUID) -> bool:
+        """Mark the batch as queued or running here; False if it already is."""
         with self._lock:
+            if batch_id in self._finished:
+                return False
             self._finished[batch_id] = threading.Event()
+            return True
+
+    def _unregister(self, batch_id: UUID) -> None:
+        with self._lock:
+            finished = self._finished.pop(batch_id, None)
+        if finished is not None:
+            finished.set()
+
+    def _queue_up(self, batch_id: UUID, *, take_up: bool) -> None:
+        with self._lock:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="extask-batches", daemon=True)
                 self._worker.start()
-        self._queue.put(batch_id)
+        self._queue.put((batch_id, take_up))
 
     def _work(self) -> None:
-        while (batch_id := self._queue.get()) is not None and not self._closing.is_set():
+        while (queued := self._queue.get()) is not None:
+            batch_id, take_up = queued
+            if self._closing.is_set():
+                self._leave(batch_id, take_up)
+                continue
             try:
-                self._execute(batch_id)
+                self._execute(batch_id, take_up)
             except Exception:
                 logger.exception("Batch %s stopped", batch_id)
             finally:
-                with self._lock:
-                    finished = self._finished.pop(batch_id, None)
-                if finished is not None:
-                    finished.set()
+                self._unregister(batch_id)
 
-    def _execute(self, batch_id: UUID) -> None:
+    def _execute(self, batch_id: UUID, take_up: bool) -> None:
         batch: Batch = self._event_store.repository.get(batch_id)
+        if take_up:
+            if not batch.is_free(self._now(), BATCH_LEASE):
+                return  # another engine took it up since it was found
+            batch.resume(self._now())
+            if not self._save(batch):
+                return
+        elif not _as_created(batch):
+            return  # queued here longer than the lease, it was taken up elsewhere
         batch.start(self._now())
+        saved_at = time.monotonic()
         for count, task_id in enumerate(batch.pending_task_ids(), start=1):
             if self._closing.is_set():
+                batch.interrupt(self._now())
                 break
             try:
                 self._service.set_retries(task_id, batch.retries)
@@ -124,11 +214,37 @@ class BatchService:
                 batch.record_failure(task_id, type(error).__name__, str(error), self._now())
             else:
                 batch.record_success(task_id, self._now())
-            if count % PROGRESS_EVERY == 0:
-                self._event_store.save(batch)
+            if count % PROGRESS_EVERY == 0 or time.monotonic() - saved_at >= BATCH_LEASE.total_seconds() / 4:
+                if not self._save(batch):
+                    return
+                saved_at = time.monotonic()
         if not batch.pending_task_ids():
             batch.complete(self._now())
-        self._event_store.save(batch)
+        self._save(batch)
+
+    def _save(self, batch: Batch) -> bool:
+        """Save the batch's new events; False if another engine has taken it up meanwhile."""
+        try:
+            self._event_store.save(batch)
+        except IntegrityError:
+            logger.warning("Batch %s was taken up by another engine; this one stops running it", batch.id)
+            return False
+        return True
+
+    def _leave(self, batch_id: UUID, take_up: bool) -> None:
+        """A batch queued here that will not run here: this engine's own is let go, so that the
+        next engine need not wait out its lease; one queued to be taken up was never this engine's
+        to let go (another may have taken it up since)."""
+        try:
+            if not take_up:
+                batch: Batch = self._event_store.repository.get(batch_id)
+                if _as_created(batch):
+                    batch.interrupt(self._now())
+                    self._save(batch)
+        except Exception:  # it is free all the same once its lease runs out
+            logger.exception("Batch %s could not be let go", batch_id)
+        finally:
+            self._unregister(batch_id)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -143,6 +259,12 @@ class BatchService:
 
     def _now(self) -> datetime:
         return to_millisecond(self._clock())
+
+
+def _as_created(batch: Batch) -> bool:
+    """Whether the batch still stands as its engine created it: until it runs there, only
+    another engine taking it up changes it."""
+    return batch.version == 1
 
 
 def batch_dto(batch: Batch) -> BatchDTO:

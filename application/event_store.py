@@ -90,6 +90,10 @@ class ExternalTaskEventStore(Application[UUID]):
                 found[aggregate_id] = (folded.get(aggregate_id), False)
         return {aggregate_id: found.get(aggregate_id, (None, False)) for aggregate_id in aggregate_ids}
 
+    def unfinished_batch_ids(self) -> list[UUID]:
+        """The batches that have not ended, wherever they run (the recorder keeps an index for it)."""
+        return self.recorder.select_unfinished_batch_ids()  # type: ignore[attr-defined,no-any-return]
+
     def forget(self, aggregate_ids: Sequence[UUID]) -> None:
         with self._cache_lock:
             for aggregate_id in aggregate_ids:

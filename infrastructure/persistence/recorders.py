@@ -47,6 +47,7 @@ from infrastructure.persistence.postgres_connections import hand_out_open_connec
 from infrastructure.persistence.runtime_projection import MissingTaskRow, RuntimeChanges, RuntimeProjection
 from infrastructure.persistence.runtime_tables import RUNTIME_TABLES, retire_indexes
 from infrastructure.persistence.sql import Dialect
+from infrastructure.persistence.unfinished_batches import create_index, select_unfinished
 
 # An aggregate a command saved, with the domain events it was saved with.
 Saved = tuple[Any, Sequence[Any]]
@@ -121,6 +122,7 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
             *super().construct_create_table_statements(),
             *(self.dialect.sql(s) for s in RUNTIME_TABLES),
             *retire_indexes(self.dialect),
+            create_index(self.events_table_name),
         ]
 
     def _insert_events(
@@ -169,6 +171,11 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
         )
         return {UUID(row["originator_id"]): row["version"] for row in rows}
 
+    def select_unfinished_batch_ids(self) -> list[UUID]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(select_unfinished(self.events_table_name))
+            return [UUID(row["originator_id"]) for row in cursor.fetchall()]
+
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of these aggregates, each aggregate's in order."""
         with self.datastore.transaction(commit=False) as cursor:
@@ -204,6 +211,8 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)
         self.sql_create_statements.extend(SQL(s) for s in retire_indexes(self.dialect))
         self.sql_create_statements.append(SQL(commit_function(self.dialect, self.events_table_name)))
+        self._events_table = f'"{self.datastore.schema}"."{self.events_table_name}"'
+        self.sql_create_statements.append(SQL(create_index(self._events_table)))
         self._commit_channel = CommitChannel(self.datastore.pool, commit_statement(self.dialect))
         self._select_events_of_statement = (
             "SELECT originator_id, originator_version, topic, state "
@@ -260,6 +269,11 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
     def _stored_versions(self, connection: Any, ids: list[UUID]) -> dict[UUID, int]:
         rows = connection.execute(self._stored_versions_statement, (ids,)).fetchall()
         return {row["originator_id"]: row["version"] for row in rows}
+
+    def select_unfinished_batch_ids(self) -> list[UUID]:
+        with self.datastore.get_connection() as connection:
+            rows = connection.execute(select_unfinished(self._events_table)).fetchall()
+        return [row["originator_id"] for row in rows]
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of these aggregates, each aggregate's in order, in one query."""

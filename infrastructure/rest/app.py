@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
@@ -42,6 +46,22 @@ class ExtaskAPI(FastAPI):
         return WorkerCommands(super().build_middleware_stack(), root=REST_ROOT)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """What runs beside the requests while the app serves: long polling's wake-ups, and the
+    batches, which it lets go when the server stops (uvicorn ends the process with the signal
+    that stopped it, so nothing registered with ``atexit`` runs)."""
+    batches: BatchService | None = getattr(app.state, "batches", None)
+    if batches is not None:
+        batches.start()
+    try:
+        async with long_polling.lifespan(app):
+            yield
+    finally:
+        if batches is not None:
+            await run_in_threadpool(batches.close)
+
+
 def create_app(
     service: ExternalTaskService,
     long_poller: LongPoller | None = None,
@@ -50,9 +70,10 @@ def create_app(
 ) -> FastAPI:
     """The app over ``service``; without ``long_poller`` fetch-and-lock answers at once, whatever
     its ``asyncResponseTimeout`` (the lifespan starts and stops the poller's wake-ups); without
-    ``audit`` a task's events and past states answer 404."""
+    ``batches``, retries-async and /batch answer 404; without ``audit`` a task's events and past
+    states answer 404."""
     app = ExtaskAPI(
-        lifespan=long_polling.lifespan,
+        lifespan=lifespan,
         title="extask",
         summary="An event-sourced external-task engine speaking the Camunda 7 external-task REST API",
         version=meta.CAMUNDA_API_VERSION,

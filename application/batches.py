@@ -4,8 +4,8 @@
 which tasks it covers, saves the batch and answers it. A background thread then sets each task's
 retries through ``ExternalTaskService.set_retries`` and records every outcome on the batch. As
 in Camunda, an unknown task id or a negative retries value is found only when the batch runs,
-and fails that task alone. Progress is saved every ``PROGRESS_EVERY`` tasks (and at least every
-quarter of ``BATCH_LEASE``).
+and fails that task alone. Progress is saved as the batch begins, every ``PROGRESS_EVERY`` tasks
+and at least every quarter of ``BATCH_LEASE``.
 
 No batch is left unfinished for good. An engine that closes stops its batches between two tasks
 and lets them go (``Batch.Interrupted``); one that crashed is taken to have done so once its
@@ -55,6 +55,7 @@ class BatchService:
         self._worker: threading.Thread | None = None
         self._looking: threading.Thread | None = None
         self._closing = threading.Event()
+        self._drained = False  # closed: nothing queued now would ever run
 
     def set_retries_async(self, selection: RetriesSelection, retries: int | None) -> BatchDTO:
         """Start a ``set-external-task-retries`` batch over the selected tasks; answers at once."""
@@ -128,19 +129,28 @@ class BatchService:
         has not ended here."""
         self.stop()
         with self._lock:
-            worker, looking = self._worker, self._looking
+            looking = self._looking
         if looking is not None:
-            looking.join(timeout)
+            looking.join(timeout)  # it may have queued batches up to the last moment
+        with self._lock:
+            worker = self._worker
         if worker is not None:
             self._queue.put(None)
             worker.join(timeout)
-        while True:  # what is still queued never began here
-            try:
-                queued = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if queued is not None:
-                self._leave(*queued)
+            if worker.is_alive():
+                return  # still on its task: it lets go of what was queued before it stops
+        with self._lock:
+            self._drained = True
+            left = []
+            while True:  # queued after the worker stopped: never begun here
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is not None:
+                    left.append(queued)
+        for batch_id, take_up in left:
+            self._leave(batch_id, take_up)
 
     # -- the background threads -----------------------------------------------------------------
 
@@ -168,10 +178,14 @@ class BatchService:
 
     def _queue_up(self, batch_id: UUID, *, take_up: bool) -> None:
         with self._lock:
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="extask-batches", daemon=True)
-                self._worker.start()
-        self._queue.put((batch_id, take_up))
+            drained = self._drained
+            if not drained:
+                if self._worker is None:
+                    self._worker = threading.Thread(target=self._work, name="extask-batches", daemon=True)
+                    self._worker.start()
+                self._queue.put((batch_id, take_up))
+        if drained:  # created as the engine closed: nothing here will run it
+            self._leave(batch_id, take_up)
 
     def _work(self) -> None:
         while (queued := self._queue.get()) is not None:
@@ -196,8 +210,13 @@ class BatchService:
                 return
         elif not _as_created(batch):
             return  # queued here longer than the lease, it was taken up elsewhere
-        batch.start(self._now())
-        saved_at = time.monotonic()
+        if batch.execution_start_time is None:
+            batch.start(self._now())
+            # Saved at once: it renews the lease, which may be nearly over for a batch that waited
+            # in the queue, and an engine that took the batch up meanwhile is found before any task.
+            if not self._save(batch):
+                return
+        saved_at = self._now()
         for count, task_id in enumerate(batch.pending_task_ids(), start=1):
             if self._closing.is_set():
                 batch.interrupt(self._now())
@@ -214,10 +233,11 @@ class BatchService:
                 batch.record_failure(task_id, type(error).__name__, str(error), self._now())
             else:
                 batch.record_success(task_id, self._now())
-            if count % PROGRESS_EVERY == 0 or time.monotonic() - saved_at >= BATCH_LEASE.total_seconds() / 4:
+            # Also every quarter lease, on the clock other engines judge the lease by.
+            if count % PROGRESS_EVERY == 0 or self._now() - saved_at >= BATCH_LEASE / 4:
                 if not self._save(batch):
                     return
-                saved_at = time.monotonic()
+                saved_at = self._now()
         if not batch.pending_task_ids():
             batch.complete(self._now())
         self._save(batch)

@@ -1,8 +1,9 @@
 """Which batches have not ended, read from the event store itself.
 
 A batch that has not ended has its ``Created`` event and no ``Completed`` one. A partial index
-over just those two kinds of event keeps the lookup to a few rows however large the event store
-grows, and costs the writes of every other event nothing but the check of its topic.
+over just those two kinds of event holds two rows per batch ever created, whatever the number of
+other events, and costs the writes of every other event nothing but the check of its topic. (On
+a database made before it, the first start builds it, holding up writes meanwhile.)
 """
 
 from __future__ import annotations

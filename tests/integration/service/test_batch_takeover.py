@@ -63,17 +63,17 @@ class GatedService:
     (and says it has got there), so a test can act while a batch is midway."""
 
     def __init__(self, service, gate_at: str) -> None:
-        self._service, self._gate_at = service, gate_at
+        self.inner, self._gate_at = service, gate_at  # a GatedService around another: two gates
         self.reached, self.release = threading.Event(), threading.Event()
 
     def set_retries(self, task_id: str, retries: int) -> None:
         if task_id == self._gate_at:
             self.reached.set()
             assert self.release.wait(30), "the test never released the gate"
-        self._service.set_retries(task_id, retries)
+        self.inner.set_retries(task_id, retries)
 
     def external_task_ids(self, selection: RetriesSelection) -> list[str]:
-        return self._service.external_task_ids(selection)
+        return self.inner.external_task_ids(selection)
 
 
 class TestTakingUp:
@@ -125,17 +125,64 @@ class TestTakingUp:
             gated.release.set()
             batches.close()
 
-    def test_a_batch_found_by_several_engines_is_run_by_one(self, engine, other_engine, task_ids, clock):
+    def test_a_batch_found_by_several_engines_is_run_by_one(self, engine, other_engine, task_ids, clock, caplog):
         batch_id = left_standing(engine, task_ids, clock, done=0, interrupted=True)
 
-        taken = [e.batches.take_up_free_batches() for e in (engine, other_engine)]
-        for e in (engine, other_engine):
-            e.batches.wait_for(batch_id, timeout=60)
+        with caplog.at_level(logging.WARNING, logger="application.batches"):
+            taken = [e.batches.take_up_free_batches() for e in (engine, other_engine)]
+            for e in (engine, other_engine):
+                e.batches.wait_for(batch_id, timeout=60)
+
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
         # Both may find it free; the one that writes its Resumed second finds the batch changed.
         assert event_names(engine, batch_id).count("Resumed") == 1, taken
         assert event_names(engine, batch_id).count("TaskRetriesSet") == 5
         assert set(retries(engine.service).values()) == {RETRIES}
+
+
+class TestKeepingIt:
+    def test_a_running_batch_saves_its_progress_at_least_every_quarter_lease(
+        self, engine, service, other_engine, task_ids, clock
+    ):
+        gated = GatedService(GatedService(service, gate_at=task_ids[3]), gate_at=task_ids[2])
+        batches = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        try:
+            batch = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids), RETRIES)
+            assert gated.reached.wait(30)
+            assert other_engine.batches.get_batch(batch.id).completed_jobs == 0  # nothing saved yet
+            clock.advance(seconds=BATCH_LEASE.total_seconds() / 4)
+            gated.release.set()
+            assert gated.inner.reached.wait(30)  # past the task that took a quarter lease
+
+            assert other_engine.batches.get_batch(batch.id).completed_jobs == 3
+            assert other_engine.batches.take_up_free_batches() == []
+        finally:
+            gated.release.set()
+            gated.inner.release.set()
+            batches.close()
+
+    def test_a_batch_begun_late_in_its_queue_renews_its_lease_before_its_first_task(
+        self, engine, service, other_engine, task_ids, clock
+    ):
+        gated = GatedService(GatedService(service, gate_at=task_ids[1]), gate_at=task_ids[0])
+        batches = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        try:
+            batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[:1]), RETRIES)
+            queued = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[1:]), RETRIES)
+            assert gated.reached.wait(30)
+            clock.advance(seconds=BATCH_LEASE.total_seconds() - 1)
+            gated.release.set()
+            assert gated.inner.reached.wait(30)  # the queued batch has begun
+            clock.advance(seconds=2)  # a lease since it was created, not since it began
+
+            assert other_engine.batches.take_up_free_batches() == []
+            gated.inner.release.set()
+            assert batches.wait_for(queued.id, timeout=60).completed_jobs == 4
+        finally:
+            gated.release.set()
+            gated.inner.release.set()
+            batches.close()
 
 
 class TestLettingGo:
@@ -175,6 +222,15 @@ class TestLettingGo:
         assert event_names(other_engine, queued.id) == ["Created", "Interrupted"]
         assert other_engine.batches.take_up_free_batches() == [queued.id]
         assert other_engine.batches.wait_for(queued.id, timeout=60).completed_jobs == 4
+
+    def test_a_batch_created_as_its_engine_closes_is_let_go(self, engine, service, other_engine, task_ids, clock):
+        batches = BatchService(engine.event_store, service, clock)
+        batches.close()
+        batch = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids), RETRIES)
+
+        assert event_names(other_engine, batch.id) == ["Created", "Interrupted"]
+        assert other_engine.batches.take_up_free_batches() == [batch.id]
+        assert other_engine.batches.wait_for(batch.id, timeout=60).completed_jobs == 5
 
     def test_an_engine_whose_batch_was_taken_up_meanwhile_stops_running_it(
         self, engine, service, other_engine, task_ids, clock, caplog

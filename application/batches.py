@@ -2,7 +2,8 @@
 
 ``set_retries_async`` resolves its selection to task ids at once, so the batch records exactly
 which tasks it covers, saves the batch and answers it. A background thread then sets each task's
-retries through ``ExternalTaskService.set_retries`` and records every outcome on the batch. As
+retries, a hundred tasks a transaction, each still a command of its own
+(``ExternalTaskService.set_retries_each``), and records every outcome on the batch. As
 in Camunda, an unknown task id or a negative retries value is found only when the batch runs,
 and fails that task alone. Progress is saved as the batch begins, every ``PROGRESS_EVERY`` tasks
 and at least every quarter of ``BATCH_LEASE``.
@@ -44,10 +45,19 @@ logger = logging.getLogger(__name__)
 
 
 class BatchService:
-    def __init__(self, event_store: ExternalTaskEventStore, service: ExternalTaskService, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        event_store: ExternalTaskEventStore,
+        service: ExternalTaskService,
+        clock: Clock = utc_now,
+        *,
+        tasks_per_transaction: int = PROGRESS_EVERY,
+    ) -> None:
         self._event_store = event_store
         self._service = service
         self._clock = clock
+        # A batch stops between two transactions, so a test that stops one midway takes them small.
+        self._tasks_per_transaction = tasks_per_transaction
         self._queue: queue.Queue[tuple[UUID, bool] | None] = queue.Queue()
         # The batches queued or running here, each with what tells ``wait_for`` it has stopped.
         self._finished: dict[UUID, threading.Event] = {}
@@ -217,30 +227,36 @@ class BatchService:
             if not self._save(batch):
                 return
         saved_at = self._now()
-        for count, task_id in enumerate(batch.pending_task_ids(), start=1):
+        pending = batch.pending_task_ids()
+        since_saved = 0
+        for start in range(0, len(pending), self._tasks_per_transaction):
             if self._closing.is_set():
                 batch.interrupt(self._now())
                 break
-            try:
-                self._service.set_retries(task_id, batch.retries)
-            except NotFound:
-                # What Camunda's batch job reports for a task that is gone by the time it runs.
-                message = f"Cannot find external task with id {task_id}: externalTask is null"
-                batch.record_failure(task_id, "NotFoundException", message, self._now())
-            except ApplicationError as error:
-                batch.record_failure(task_id, error.camunda_type, error.message, self._now())
-            except Exception as error:  # the task's outcome is unknown to the batch: record why
-                batch.record_failure(task_id, type(error).__name__, str(error), self._now())
-            else:
-                batch.record_success(task_id, self._now())
+            chunk = pending[start : start + self._tasks_per_transaction]
+            for task_id, outcome in zip(chunk, self._service.set_retries_each(chunk, batch.retries)):
+                self._record(batch, task_id, outcome)
+            since_saved += len(chunk)
             # Also every quarter lease, on the clock other engines judge the lease by.
-            if count % PROGRESS_EVERY == 0 or self._now() - saved_at >= BATCH_LEASE / 4:
+            if since_saved >= PROGRESS_EVERY or self._now() - saved_at >= BATCH_LEASE / 4:
                 if not self._save(batch):
                     return
-                saved_at = self._now()
+                saved_at, since_saved = self._now(), 0
         if not batch.pending_task_ids():
             batch.complete(self._now())
         self._save(batch)
+
+    def _record(self, batch: Batch, task_id: str, outcome: Exception | None) -> None:
+        if outcome is None:
+            batch.record_success(task_id, self._now())
+        elif isinstance(outcome, NotFound):
+            # What Camunda's batch job reports for a task that is gone by the time it runs.
+            message = f"Cannot find external task with id {task_id}: externalTask is null"
+            batch.record_failure(task_id, "NotFoundException", message, self._now())
+        elif isinstance(outcome, ApplicationError):
+            batch.record_failure(task_id, outcome.camunda_type, outcome.message, self._now())
+        else:  # the task's outcome is unknown to the batch: record why
+            batch.record_failure(task_id, type(outcome).__name__, str(outcome), self._now())
 
     def _save(self, batch: Batch) -> bool:
         """Save the batch's new events; False if another engine has taken it up meanwhile."""

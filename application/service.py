@@ -551,6 +551,53 @@ class ExternalTaskService(ExternalTaskReads):
 
         self._run(command, tasks_may_be_available=retries > 0)
 
+    def set_retries_each(self, task_ids: Sequence[str], retries: int) -> list[Exception | None]:
+        """Set each task's retries as its own command, and say per task what became of it (None:
+        done; else what ``set_retries`` would have raised). The tasks that decide at once, on
+        state no other command here is busy with, are written in one transaction, each its own
+        group; every other one (unknown, refused, busy, changed meanwhile) goes through
+        ``set_retries`` alone. One task's outcome never depends on another's."""
+        try:
+            self._check_retries(retries)
+        except ApplicationError as error:
+            return [error] * len(task_ids)
+        now = self._now()
+        held: set[threading.Lock] = set()
+        decided: dict[str, ExternalTask] = {}
+        try:
+            free = []
+            for task_id in dict.fromkeys(task_ids):
+                lock = self._command_lock(task_id) if task_id is not None else None
+                if lock is not None and (lock in held or lock.acquire(blocking=False)):
+                    held.add(lock)
+                    free.append(task_id)
+            for task_id, task in UnitOfWork(self._event_store, fresh=False).find_tasks(free).items():
+                if task.is_removed:
+                    continue
+                try:
+                    task.set_retries(retries, now)
+                except DomainError:
+                    continue  # refused, perhaps on stale state: decided alone, below
+                decided[task_id] = task
+            accepted = self._committer.commit([[task] for task in decided.values()])
+        finally:
+            for lock in held:
+                lock.release()
+        done = {task_id for task_id, ok in zip(decided, accepted) if ok}
+        if done and retries > 0:
+            self._availability.notify()
+        outcomes: dict[str, Exception | None] = {}
+        for task_id in task_ids:
+            if task_id in done or task_id in outcomes:
+                outcomes.setdefault(task_id, None)
+                continue
+            try:
+                self.set_retries(task_id, retries)
+                outcomes[task_id] = None
+            except Exception as error:  # the caller records it as this task's outcome
+                outcomes[task_id] = error
+        return [outcomes[task_id] for task_id in task_ids]
+
     def _check_retries(self, retries: int | None) -> None:
         if retries is None:
             raise BadRequest("The number of retries cannot be null.")

@@ -59,18 +59,19 @@ def retries(service) -> dict[str, int | None]:
 
 
 class GatedService:
-    """The engine's service, but ``set_retries`` of the task ``gate_at`` waits for ``release``
-    (and says it has got there), so a test can act while a batch is midway."""
+    """The engine's service, but setting the retries of the task ``gate_at`` waits for
+    ``release`` (and says it has got there), so a test can act while a batch is midway. (Its
+    batch service takes one task a transaction, so that it stops right after the gate.)"""
 
     def __init__(self, service, gate_at: str) -> None:
         self.inner, self._gate_at = service, gate_at  # a GatedService around another: two gates
         self.reached, self.release = threading.Event(), threading.Event()
 
-    def set_retries(self, task_id: str, retries: int) -> None:
-        if task_id == self._gate_at:
+    def set_retries_each(self, task_ids: list[str], retries: int) -> list[Exception | None]:
+        if self._gate_at in task_ids:
             self.reached.set()
             assert self.release.wait(30), "the test never released the gate"
-        self.inner.set_retries(task_id, retries)
+        return self.inner.set_retries_each(task_ids, retries)
 
     def external_task_ids(self, selection: RetriesSelection) -> list[str]:
         return self.inner.external_task_ids(selection)
@@ -112,7 +113,7 @@ class TestTakingUp:
         ended = engine.batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[:1]), RETRIES)
         engine.batches.wait_for(ended.id, timeout=60)
         gated = GatedService(service, gate_at=task_ids[1])
-        batches = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        batches = BatchService(engine.event_store, gated, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         try:
             running = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[1:]), RETRIES)
             assert gated.reached.wait(30)
@@ -146,7 +147,7 @@ class TestKeepingIt:
         self, engine, service, other_engine, task_ids, clock
     ):
         gated = GatedService(GatedService(service, gate_at=task_ids[3]), gate_at=task_ids[2])
-        batches = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        batches = BatchService(engine.event_store, gated, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         try:
             batch = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids), RETRIES)
             assert gated.reached.wait(30)
@@ -166,7 +167,7 @@ class TestKeepingIt:
         self, engine, service, other_engine, task_ids, clock
     ):
         gated = GatedService(GatedService(service, gate_at=task_ids[1]), gate_at=task_ids[0])
-        batches = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        batches = BatchService(engine.event_store, gated, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         try:
             batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[:1]), RETRIES)
             queued = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[1:]), RETRIES)
@@ -190,7 +191,7 @@ class TestLettingGo:
         self, engine, service, other_engine, task_ids, clock
     ):
         gated = GatedService(service, gate_at=task_ids[2])
-        batches = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        batches = BatchService(engine.event_store, gated, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         batch = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids), RETRIES)
         assert gated.reached.wait(30)
 
@@ -209,7 +210,7 @@ class TestLettingGo:
 
     def test_batches_queued_but_not_begun_are_let_go_too(self, engine, service, other_engine, task_ids, clock):
         gated = GatedService(service, gate_at=task_ids[0])
-        batches = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        batches = BatchService(engine.event_store, gated, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         first = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[:1]), RETRIES)
         queued = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids[1:]), RETRIES)
         assert gated.reached.wait(30)
@@ -236,7 +237,7 @@ class TestLettingGo:
         self, engine, service, other_engine, task_ids, clock, caplog
     ):
         gated = GatedService(service, gate_at=task_ids[1])
-        slow = BatchService(engine.event_store, gated, clock)  # type: ignore[arg-type]
+        slow = BatchService(engine.event_store, gated, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         try:
             batch = slow.set_retries_async(RetriesSelection(external_task_ids=task_ids), RETRIES)
             assert gated.reached.wait(30)
@@ -259,9 +260,9 @@ class TestLettingGo:
         self, engine, service, other_engine, task_ids, clock
     ):
         busy = GatedService(service, gate_at=task_ids[0])
-        slow = BatchService(engine.event_store, busy, clock)  # type: ignore[arg-type]
+        slow = BatchService(engine.event_store, busy, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         taking = GatedService(other_engine.service, gate_at=task_ids[3])
-        taker = BatchService(other_engine.event_store, taking, clock)  # type: ignore[arg-type]
+        taker = BatchService(other_engine.event_store, taking, clock, tasks_per_transaction=1)  # type: ignore[arg-type]
         try:
             running = slow.set_retries_async(RetriesSelection(external_task_ids=task_ids[:1]), RETRIES)
             queued = slow.set_retries_async(RetriesSelection(external_task_ids=task_ids[1:]), RETRIES)

@@ -16,6 +16,7 @@ from application.queries import (
     ProcessInstanceFilter,
     RetriesSelection,
 )
+from infrastructure.bootstrap import build_engine
 
 from .helpers import (
     ONE_TASK_PROCESS,
@@ -271,3 +272,44 @@ class TestBatch:
         task_id = all_ids(service)[0]
         with raises(NotFound, f"Batch with id '{task_id}' does not exist"):
             engine.batches.get_batch(task_id)
+
+
+class TestTaskByTask:
+    """``set_retries_each``, which batches use: each task its own command and its own outcome,
+    however many share a transaction."""
+
+    def test_each_task_has_its_own_outcome(self, engine, service, instance_ids):
+        first, second, gone, *_ = all_ids(service)
+        fetch(service, max_tasks=10)
+        service.complete(gone, WORKER_ID)
+
+        outcomes = service.set_retries_each([first, "unknown", second, gone, None], RETRIES)
+
+        assert [type(o).__name__ for o in outcomes] == ["NoneType", "NotFound", "NoneType", "NotFound", "BadRequest"]
+        assert outcomes[1].message == "External task with id unknown does not exist"
+        assert service.get_task(first).retries == service.get_task(second).retries == RETRIES
+
+    def test_negative_retries_are_every_tasks_outcome_and_change_nothing(self, engine, service, instance_ids):
+        ids = all_ids(service)
+
+        outcomes = service.set_retries_each(ids, -1)
+
+        assert {o.message for o in outcomes} == {
+            "The number of retries cannot be negative: retries is not greater than or equal to 0"
+        }
+        assert {t.retries for t in service.query_tasks(ExternalTaskQuery())} == {None}
+
+    def test_a_task_changed_elsewhere_since_it_was_cached_still_gets_its_retries(
+        self, engine, service, instance_ids, database_url, clock
+    ):
+        task_id = all_ids(service)[0]
+        service.get_task(task_id)  # cached here
+        elsewhere = build_engine(database_url, clock=clock)
+        try:
+            elsewhere.service.set_priority(task_id, 9)
+        finally:
+            elsewhere.close()
+
+        assert service.set_retries_each([task_id], RETRIES) == [None]
+        assert (service.get_task(task_id).retries, service.get_task(task_id).priority) == (RETRIES, 9)
+        assert event_names(engine, task_id).count("RetriesSet") == 1

@@ -21,6 +21,7 @@ from application.long_polling import LongPoller
 from application.service import ExternalTaskService
 from domain.variables import InvalidVariableValue
 from infrastructure.rest import errors, long_polling
+from infrastructure.rest.exit_signals import on_exit_signals
 from infrastructure.rest.openapi import document_camunda_errors
 from infrastructure.rest.routers import (
     batch,
@@ -52,14 +53,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     batches, which it lets go when the server stops (uvicorn ends the process with the signal
     that stopped it, so nothing registered with ``atexit`` runs)."""
     batches: BatchService | None = getattr(app.state, "batches", None)
-    if batches is not None:
-        batches.start()
+    if batches is None:
+        async with long_polling.lifespan(app):
+            yield
+        return
+    batches.start()
+    # A running batch stops after its current transaction the moment the server is told to stop,
+    # rather than once every open request has finished.
+    restore = on_exit_signals(batches.stop)
     try:
         async with long_polling.lifespan(app):
             yield
     finally:
-        if batches is not None:
-            await run_in_threadpool(batches.close)
+        restore()
+        await run_in_threadpool(batches.close)
 
 
 def create_app(

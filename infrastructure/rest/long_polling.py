@@ -12,12 +12,8 @@ SIGINT (chaining to the server's own handlers) to answer parked polls the moment
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from application.dto import FetchAndLockRequest, LockedExternalTaskDTO
 from application.long_polling import LongPoller
 from application.service import ExternalTaskService
-
-EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from infrastructure.rest.exit_signals import on_exit_signals
 
 
 async def fetch_and_lock(
@@ -51,43 +46,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         return
     poller.start()
-    restore = _on_exit_signals(poller.reject_parked)
+    restore = on_exit_signals(poller.reject_parked)
     try:
         yield
     finally:
         restore()
         poller.shutdown()
-
-
-def _on_exit_signals(callback: Callable[[], Any]) -> Callable[[], None]:
-    """Run ``callback`` on the event loop when SIGINT or SIGTERM arrives, then the previous handler.
-
-    Only where Python handles signals (the main thread) and only over a handler already
-    installed in Python (uvicorn's); returns a function that puts the previous handlers back.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-    installed: dict[int, tuple[Any, Any]] = {}
-    for number in EXIT_SIGNALS:
-        previous = signal.getsignal(number)
-        if not callable(previous):
-            continue
-
-        def chained(signum: int, frame: Any, previous: Any = previous) -> None:
-            # In a signal handler: no locks, only a hand-over to the loop.
-            try:
-                loop.call_soon_threadsafe(callback)
-            except RuntimeError:  # the loop has closed
-                pass
-            previous(signum, frame)
-
-        signal.signal(number, chained)
-        installed[number] = (previous, chained)
-
-    def restore() -> None:
-        for number, (previous, chained) in installed.items():
-            if signal.getsignal(number) is chained:
-                signal.signal(number, previous)
-
-    return restore

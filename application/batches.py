@@ -8,9 +8,9 @@ in Camunda, an unknown task id or a negative retries value is found only when th
 and fails that task alone. Progress is saved as the batch begins, every ``PROGRESS_EVERY`` tasks
 and at least every quarter of ``BATCH_LEASE``.
 
-No batch is left unfinished for good. An engine that closes stops its batches between two tasks
-and lets them go (``Batch.Interrupted``); one that crashed is taken to have done so once its
-batch has recorded nothing for ``BATCH_LEASE``. ``start`` makes this engine look for such
+No batch is left unfinished for good. An engine that closes stops its batches between two
+transactions and lets them go (``Batch.Interrupted``); one that crashed is taken to have done so
+once its batch has recorded nothing for ``BATCH_LEASE``. ``start`` makes this engine look for such
 batches at once and then every half lease, and take them up (``Batch.Resumed``): two engines
 taking up one batch write the same next version of it, so only one of them can. An engine that
 finds its batch taken up meanwhile (it was slower than the lease) stops running it.
@@ -130,13 +130,13 @@ class BatchService:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """Take up nothing more, and stop the running batch after the task it is on; returns at
-        once (``close`` waits)."""
+        """Take up nothing more, and stop the running batch after its current transaction; returns
+        at once (``close`` waits)."""
         self._closing.set()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the background threads after the task they are on, and let go of every batch that
-        has not ended here."""
+        """Stop the background threads once their current work is done, and let go of every batch
+        that has not ended here."""
         self.stop()
         with self._lock:
             looking = self._looking

@@ -553,39 +553,15 @@ class ExternalTaskService(ExternalTaskReads):
 
     def set_retries_each(self, task_ids: Sequence[str], retries: int) -> list[Exception | None]:
         """Set each task's retries as its own command, and say per task what became of it (None:
-        done; else what ``set_retries`` would have raised). The tasks that decide at once, on
-        state no other command here is busy with, are written in one transaction, each its own
-        group; every other one (unknown, refused, busy, changed meanwhile) goes through
-        ``set_retries`` alone. One task's outcome never depends on another's."""
+        done; else what ``set_retries`` would have raised). As many as can be are written in one
+        transaction (``_set_retries_at_once``); every other one (unknown, refused, busy, changed
+        meanwhile, or in a transaction that failed) goes through ``set_retries`` alone, so one
+        task's outcome never depends on another's."""
         try:
             self._check_retries(retries)
         except ApplicationError as error:
             return [error] * len(task_ids)
-        now = self._now()
-        held: set[threading.Lock] = set()
-        decided: dict[str, ExternalTask] = {}
-        try:
-            free = []
-            for task_id in dict.fromkeys(task_ids):
-                lock = self._command_lock(task_id) if task_id is not None else None
-                if lock is not None and (lock in held or lock.acquire(blocking=False)):
-                    held.add(lock)
-                    free.append(task_id)
-            for task_id, task in UnitOfWork(self._event_store, fresh=False).find_tasks(free).items():
-                if task.is_removed:
-                    continue
-                try:
-                    task.set_retries(retries, now)
-                except DomainError:
-                    continue  # refused, perhaps on stale state: decided alone, below
-                decided[task_id] = task
-            accepted = self._committer.commit([[task] for task in decided.values()])
-        finally:
-            for lock in held:
-                lock.release()
-        done = {task_id for task_id, ok in zip(decided, accepted) if ok}
-        if done and retries > 0:
-            self._availability.notify()
+        done = self._set_retries_at_once(task_ids, retries)
         outcomes: dict[str, Exception | None] = {}
         for task_id in task_ids:
             if task_id in done or task_id in outcomes:
@@ -597,6 +573,44 @@ class ExternalTaskService(ExternalTaskReads):
             except Exception as error:  # the caller records it as this task's outcome
                 outcomes[task_id] = error
         return [outcomes[task_id] for task_id in task_ids]
+
+    def _set_retries_at_once(self, task_ids: Sequence[str], retries: int) -> set[str]:
+        """The tasks whose retries could be set without waiting: decided on state no other command
+        here is busy with and written in one transaction, each its own group. When anything fails,
+        none is: nothing was written, or what was is decided again on fresh state."""
+        held: set[threading.Lock] = set()
+        free = []
+        for task_id in dict.fromkeys(task_ids):
+            lock = self._command_lock(task_id) if task_id is not None else None
+            if lock is not None and (lock in held or lock.acquire(blocking=False)):
+                held.add(lock)
+                free.append(task_id)
+        # Held while they load and commit: a fetch here meanwhile must look past them.
+        with self._claims_lock:
+            self._claims_in_flight += len(free)
+        try:
+            now = self._now()  # once the stripes are held: no command here commits before it
+            decided: dict[str, ExternalTask] = {}
+            for task_id, task in UnitOfWork(self._event_store, fresh=False).find_tasks(free).items():
+                if task.is_removed:
+                    continue
+                try:
+                    task.set_retries(retries, now)
+                except DomainError:
+                    continue  # refused, perhaps on stale state: decided alone
+                decided[task_id] = task
+            accepted = self._committer.commit([[task] for task in decided.values()])
+        except Exception:  # e.g. the database refused one group's values, which fails them all
+            return set()
+        finally:
+            for lock in held:
+                lock.release()
+            with self._claims_lock:
+                self._claims_in_flight -= len(free)
+        done = {task_id for task_id, ok in zip(decided, accepted) if ok}
+        if done and retries > 0:
+            self._availability.notify()
+        return done
 
     def _check_retries(self, retries: int | None) -> None:
         if retries is None:

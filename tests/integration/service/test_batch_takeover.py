@@ -208,6 +208,19 @@ class TestLettingGo:
         assert (finished.ended, finished.completed_jobs) == (True, 5)
         assert set(retries(other_engine.service).values()) == {RETRIES}
 
+    def test_a_batch_stops_after_the_transaction_it_is_on(self, engine, service, other_engine, task_ids, clock):
+        gated = GatedService(service, gate_at=task_ids[2])
+        batches = BatchService(engine.event_store, gated, clock, tasks_per_transaction=2)  # type: ignore[arg-type]
+        batch = batches.set_retries_async(RetriesSelection(external_task_ids=task_ids), RETRIES)
+        assert gated.reached.wait(30)  # in its second transaction, of the third and fourth tasks
+
+        batches.stop()
+        gated.release.set()
+        batches.close()
+
+        assert other_engine.batches.get_batch(batch.id).completed_jobs == 4
+        assert {t for t, r in retries(other_engine.service).items() if r == RETRIES} == set(task_ids[:4])
+
     def test_batches_queued_but_not_begun_are_let_go_too(self, engine, service, other_engine, task_ids, clock):
         gated = GatedService(service, gate_at=task_ids[0])
         batches = BatchService(engine.event_store, gated, clock, tasks_per_transaction=1)  # type: ignore[arg-type]

@@ -313,3 +313,37 @@ class TestTaskByTask:
         assert service.set_retries_each([task_id], RETRIES) == [None]
         assert (service.get_task(task_id).retries, service.get_task(task_id).priority) == (RETRIES, 9)
         assert event_names(engine, task_id).count("RetriesSet") == 1
+
+    def test_the_tasks_decided_at_once_share_one_transaction_each_its_own_group(
+        self, engine, service, instance_ids, monkeypatch
+    ):
+        recorder = engine.event_store.recorder
+        transactions: list[int] = []
+        write = recorder.insert_event_groups
+
+        def counted(groups):
+            transactions.append(len(groups))
+            return write(groups)
+
+        monkeypatch.setattr(recorder, "insert_event_groups", counted)
+
+        assert service.set_retries_each(all_ids(service), RETRIES) == [None] * 6
+        assert transactions == [6]
+
+    def test_a_task_whose_write_the_database_refuses_fails_alone(self, engine, service, instance_ids, monkeypatch):
+        ids = all_ids(service)
+        recorder = engine.event_store.recorder
+        prepare = recorder.prepare_group
+
+        def refusing(events, saved):
+            if any(str(aggregate.id) == ids[2] for aggregate, _ in saved):
+                raise BadRequest("The database refused a value: a fault for this test")
+            return prepare(events, saved)
+
+        monkeypatch.setattr(recorder, "prepare_group", refusing)
+
+        outcomes = service.set_retries_each(ids, RETRIES)
+
+        assert [o is None for o in outcomes] == [True, True, False, True, True, True]
+        assert outcomes[2].message == "The database refused a value: a fault for this test"
+        assert [service.get_task(t).retries for t in ids] == [RETRIES, RETRIES, None, RETRIES, RETRIES, RETRIES]

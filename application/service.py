@@ -262,27 +262,18 @@ class ExternalTaskService(ExternalTaskReads):
         candidates = self._runtime.select_fetchable(select, now)
         # The stripes first, then the tasks: a copy loaded before its stripe was held could miss
         # what a command here committed meanwhile, and its claim would only be refused.
-        held: set[threading.Lock] = set()
-        free = []
-        for task_id, topic_name in candidates:
-            lock = self._command_lock(task_id)
-            # Two candidates may share a stripe: one this claim already holds is no obstacle.
-            if lock in held or lock.acquire(blocking=False):
-                held.add(lock)
-                free.append((task_id, topic_name))
-        # Held while they load: a fetch here meanwhile must look past them.
-        with self._claims_lock:
-            self._claims_in_flight += len(free)
+        held, free = self._hold_free_stripes([task_id for task_id, _ in candidates])
+        topic_of = dict(candidates)
         claim = _Claim()
         try:
-            loaded = UnitOfWork(self._event_store, fresh=False).find_tasks([task_id for task_id, _ in free])
-            for task_id, topic_name in free:
+            loaded = UnitOfWork(self._event_store, fresh=False).find_tasks(free)
+            for task_id in free:
                 if len(claim.tasks) == wanted:
                     break
                 task = loaded.get(task_id)
                 if task is None or not task.is_fetchable(now):
                     continue
-                task.fetch_lock(request.worker_id, topics[topic_name].lock_duration, now)
+                task.fetch_lock(request.worker_id, topics[topic_of[task_id]].lock_duration, now)
                 claim.tasks.append(task)
                 claim.locks.add(self._command_lock(task_id))
         except BaseException:
@@ -294,6 +285,22 @@ class ExternalTaskService(ExternalTaskReads):
             with self._claims_lock:
                 self._claims_in_flight -= len(free) - len(claim.tasks)
         return claim, candidates
+
+    def _hold_free_stripes(self, task_ids: Sequence[str]) -> tuple[set[threading.Lock], list[str]]:
+        """Take the stripes of those tasks that no other command here is busy with, without
+        waiting; the stripes held and the tasks they free, which count as claims in flight (a
+        fetch here meanwhile must look past them) until the caller takes them off."""
+        held: set[threading.Lock] = set()
+        free = []
+        for task_id in task_ids:
+            lock = self._command_lock(task_id)
+            # Two tasks may share a stripe: one already held here is no obstacle.
+            if lock in held or lock.acquire(blocking=False):
+                held.add(lock)
+                free.append(task_id)
+        with self._claims_lock:
+            self._claims_in_flight += len(free)
+        return held, free
 
     def _commit_claims(self, claim: _Claim) -> list[ExternalTask]:
         """Each claimed task is its own group: one taken meanwhile by another process drops out alone."""
@@ -561,11 +568,9 @@ class ExternalTaskService(ExternalTaskReads):
             self._check_retries(retries)
         except ApplicationError as error:
             return [error] * len(task_ids)
-        done = self._set_retries_at_once(task_ids, retries)
-        outcomes: dict[str, Exception | None] = {}
+        outcomes: dict[str, Exception | None] = dict.fromkeys(self._set_retries_at_once(task_ids, retries))
         for task_id in task_ids:
-            if task_id in done or task_id in outcomes:
-                outcomes.setdefault(task_id, None)
+            if task_id in outcomes:
                 continue
             try:
                 self.set_retries(task_id, retries)
@@ -578,16 +583,7 @@ class ExternalTaskService(ExternalTaskReads):
         """The tasks whose retries could be set without waiting: decided on state no other command
         here is busy with and written in one transaction, each its own group. When anything fails,
         none is: nothing was written, or what was is decided again on fresh state."""
-        held: set[threading.Lock] = set()
-        free = []
-        for task_id in dict.fromkeys(task_ids):
-            lock = self._command_lock(task_id) if task_id is not None else None
-            if lock is not None and (lock in held or lock.acquire(blocking=False)):
-                held.add(lock)
-                free.append(task_id)
-        # Held while they load and commit: a fetch here meanwhile must look past them.
-        with self._claims_lock:
-            self._claims_in_flight += len(free)
+        held, free = self._hold_free_stripes([t for t in dict.fromkeys(task_ids) if t is not None])
         try:
             now = self._now()  # once the stripes are held: no command here commits before it
             decided: dict[str, ExternalTask] = {}

@@ -129,14 +129,16 @@ class Batch(Aggregate):
     def is_free(self, now: datetime, lease: timedelta) -> bool:
         """Whether an engine may take the batch up: it has not ended, and its engine let it go or
         has recorded nothing for ``lease`` (it is taken to have crashed)."""
-        return not self.ended and (self.interrupted or now - self.modified_on >= lease)
+        return _free(self.ended, self.interrupted, self.modified_on, now, lease)
 
     @classmethod
     def is_free_after(cls, latest: Aggregate.Event, now: datetime, lease: timedelta) -> bool:
         """``is_free`` told from the batch's latest event alone, without loading the batch."""
-        if isinstance(latest, cls.Interrupted):
-            return True
-        return not isinstance(latest, cls.Completed) and now - latest.timestamp >= lease
+        return _free(isinstance(latest, cls.Completed), isinstance(latest, cls.Interrupted), latest.timestamp, now, lease)
 
     def resume(self, now: datetime) -> None:
         self.trigger_event(self.Resumed, timestamp=now)
+
+
+def _free(ended: bool, let_go: bool, last_recorded: datetime, now: datetime, lease: timedelta) -> bool:
+    return not ended and (let_go or now - last_recorded >= lease)

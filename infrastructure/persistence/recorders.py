@@ -216,12 +216,12 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self._commit_channel = CommitChannel(self.datastore.pool, commit_statement(self.dialect))
         self._select_events_of_statement = (
             "SELECT originator_id, originator_version, topic, state "
-            f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
+            f"FROM {self._events_table} "
             "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
         )
         self._stored_versions_statement = (
             "SELECT originator_id, MAX(originator_version) AS version "
-            f'FROM "{self.datastore.schema}"."{self.events_table_name}" '
+            f"FROM {self._events_table} "
             "WHERE originator_id = ANY(%s) GROUP BY originator_id"
         )
 

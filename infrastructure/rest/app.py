@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -53,20 +53,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     batches, which it lets go when the server stops (uvicorn ends the process with the signal
     that stopped it, so nothing registered with ``atexit`` runs)."""
     batches: BatchService | None = getattr(app.state, "batches", None)
-    if batches is None:
-        async with long_polling.lifespan(app):
-            yield
-        return
-    batches.start()
-    # A running batch stops after its current transaction the moment the server is told to stop,
-    # rather than once every open request has finished.
-    restore = on_exit_signals(batches.stop)
+    restore: Callable[[], None] = lambda: None  # noqa: E731
+    if batches is not None:
+        batches.start()
+        # A running batch stops after its current transaction the moment the server is told to
+        # stop, rather than once every open request has finished.
+        restore = on_exit_signals(batches.stop)
     try:
         async with long_polling.lifespan(app):
             yield
     finally:
         restore()
-        await run_in_threadpool(batches.close)
+        if batches is not None:
+            await run_in_threadpool(batches.close)
 
 
 def create_app(

@@ -10,6 +10,12 @@ processes and drives it over HTTP. It then checks in the event store that every 
 exactly once, and measures the baseline in the same run on the same database: a bare queue table
 that claims M rows per transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and commits each
 completion on its own. Each run uses a fresh PostgreSQL schema or SQLite file, removed afterwards.
+
+Rates drift with the machine's speed, so it also prints what a lifecycle costs in CPU time, over
+each worker phase (on Linux, from /proc; null elsewhere): the whole machine's busy time (engine,
+database and, over REST, the benchmark's own client) per lifecycle, how busy the machine's cores
+were, and the engine's own share: this process in ``service`` mode, the server's processes in
+``rest`` mode.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -91,6 +98,64 @@ class Recorder:
             getattr(self, kind).append(elapsed)
 
 
+# -- CPU accounting (Linux /proc) -----------------------------------------------------------------
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU time all cores have been busy since boot: neither idle nor waiting for I/O."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_seconds(pid: int) -> float | None:
+    """CPU time (user and system) of a live process and its live descendants."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # The command name may hold spaces and parentheses: the fields follow the last ')'.
+            fields = stat.read().rpartition(")")[2].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children: list[int] = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                children += map(int, listed.read().split())
+    except (OSError, ValueError):
+        return None
+    for child in children:
+        total += process_tree_seconds(child) or 0.0
+    return total
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+@dataclass
+class WorkerPhase:
+    """What one run of the workers took: wall time, completions per task, and CPU time (None
+    where it cannot be read)."""
+
+    seconds: float
+    done: Counter[str]
+    machine_cpu_seconds: float | None = None
+    engine_cpu_seconds: float | None = None
+
+    def per_lifecycle_us(self, cpu_seconds: float | None) -> float | None:
+        if cpu_seconds is None:
+            return None
+        return round(cpu_seconds / sum(self.done.values()) * 1e6, 1)
+
+    @property
+    def busy_pct(self) -> float | None:
+        if self.machine_cpu_seconds is None:
+            return None
+        return round(100 * self.machine_cpu_seconds / (self.seconds * (os.cpu_count() or 1)), 1)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -103,8 +168,9 @@ def run_workers(
     fetch: Callable[[str], list[str]],
     complete: Callable[[str, str], None],
     recorder: Recorder,
-) -> tuple[float, Counter[str]]:
-    """W threads fetch and complete until ``tasks`` completions are done; returns seconds and completions."""
+    engine_cpu_seconds: Callable[[], float | None] = own_cpu_seconds,
+) -> WorkerPhase:
+    """W threads fetch and complete until ``tasks`` completions are done."""
     done = Counter()
     completed = 0  # how many completions so far: summing ``done`` on every one costs O(tasks)
     done_lock = threading.Lock()
@@ -134,18 +200,29 @@ def run_workers(
             finished.set()
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    machine_before, engine_before = machine_busy_seconds(), engine_cpu_seconds()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    machine_after, engine_after = machine_busy_seconds(), engine_cpu_seconds()
     if errors:
         raise errors[0]
-    return elapsed, done
+    return WorkerPhase(
+        elapsed,
+        done,
+        machine_cpu_seconds=_spent(machine_before, machine_after),
+        engine_cpu_seconds=_spent(engine_before, engine_after),
+    )
 
 
-def run_service(url: str, args: argparse.Namespace, recorder: Recorder) -> tuple[float, Counter[str]]:
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def run_service(url: str, args: argparse.Namespace, recorder: Recorder) -> WorkerPhase:
     engine = build_engine(url)
     service = engine.service
     try:
@@ -175,7 +252,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(url: str, server_workers: int) -> Iterator[str]:
+def running_server(url: str, server_workers: int) -> Iterator[tuple[str, int]]:
+    """The base URL and process id of a new ``extask serve``, stopped afterwards."""
     port = free_port()
     command = [
         sys.executable, "-m", "infrastructure.cli", "serve", "--port", str(port),
@@ -195,14 +273,14 @@ def running_server(url: str, server_workers: int) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)  # polling a starting server's port: there is nothing to wait on
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=15)
 
 
-def run_rest(url: str, args: argparse.Namespace, recorder: Recorder) -> tuple[float, Counter[str]]:
-    with running_server(url, args.server_workers) as base:
+def run_rest(url: str, args: argparse.Namespace, recorder: Recorder) -> WorkerPhase:
+    with running_server(url, args.server_workers) as (base, server_pid):
         with httpx.Client(base_url=base, timeout=30) as client:
             for start in range(0, args.tasks, CREATE_BATCH):
                 count = min(CREATE_BATCH, args.tasks - start)
@@ -234,7 +312,9 @@ def run_rest(url: str, args: argparse.Namespace, recorder: Recorder) -> tuple[fl
         def complete(task_id: str, worker_id: str) -> None:
             post(f"/external-task/{task_id}/complete", {"workerId": worker_id})
 
-        return run_workers(args.workers, args.tasks, fetch, complete, recorder)
+        return run_workers(
+            args.workers, args.tasks, fetch, complete, recorder, lambda: process_tree_seconds(server_pid)
+        )
 
 
 # -- verification from the event store ------------------------------------------------------------
@@ -274,13 +354,13 @@ def verify(url: str, tasks: int) -> None:
 # -- the baseline: a bare SQL queue ---------------------------------------------------------------
 
 
-def baseline(url: str, args: argparse.Namespace) -> float:
+def baseline(url: str, args: argparse.Namespace) -> WorkerPhase:
     if url.startswith("sqlite"):
         return baseline_sqlite(url.removeprefix("sqlite:///"), args)
     return baseline_postgres(url, args)
 
 
-def baseline_postgres(url: str, args: argparse.Namespace) -> float:
+def baseline_postgres(url: str, args: argparse.Namespace) -> WorkerPhase:
     parts = urlsplit(url)
     schema = dict(parse_qsl(parts.query))["schema"]
     dsn = urlunsplit(parts._replace(query=""))
@@ -313,11 +393,10 @@ def baseline_postgres(url: str, args: argparse.Namespace) -> float:
         with conn.transaction():
             conn.execute(f"UPDATE {table} SET done = true WHERE id = %s AND worker = %s", (int(task_id), worker_id))
 
-    elapsed, done = run_workers(args.workers, args.tasks, fetch, complete, Recorder())
-    return args.tasks / elapsed
+    return run_workers(args.workers, args.tasks, fetch, complete, Recorder())
 
 
-def baseline_sqlite(path: str, args: argparse.Namespace) -> float:
+def baseline_sqlite(path: str, args: argparse.Namespace) -> WorkerPhase:
     queue = str(Path(path).with_name("baseline-queue.db"))
     with sqlite3.connect(queue) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -343,8 +422,7 @@ def baseline_sqlite(path: str, args: argparse.Namespace) -> float:
     def complete(task_id: str, worker_id: str) -> None:
         connection().execute("UPDATE q SET done = 1 WHERE id = ? AND worker = ?", (int(task_id), worker_id))
 
-    elapsed, done = run_workers(args.workers, args.tasks, fetch, complete, Recorder())
-    return args.tasks / elapsed
+    return run_workers(args.workers, args.tasks, fetch, complete, Recorder())
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -364,10 +442,11 @@ def main() -> None:
     with fresh_database(args.database_url) as url:
         recorder = Recorder()
         runner = run_service if args.mode == "service" else run_rest
-        elapsed, _ = runner(url, args, recorder)
+        phase = runner(url, args, recorder)
         verify(url, args.tasks)
-        baseline_rate = baseline(url, args)
-    rate = args.tasks / elapsed
+        queue = baseline(url, args)
+    rate = args.tasks / phase.seconds
+    baseline_rate = args.tasks / queue.seconds
     result = {
         "mode": args.mode,
         "database": "postgres" if args.database_url.startswith("postgres") else "sqlite",
@@ -381,6 +460,11 @@ def main() -> None:
         "complete_p99_ms": round(percentile(recorder.complete, 99), 2),
         "baseline_lifecycles_per_s": round(baseline_rate, 1),
         "ratio": round(rate / baseline_rate, 3),
+        "cpu_us_per_lifecycle": phase.per_lifecycle_us(phase.machine_cpu_seconds),
+        "cpu_busy_pct": phase.busy_pct,
+        "engine_cpu_us_per_lifecycle": phase.per_lifecycle_us(phase.engine_cpu_seconds),
+        "baseline_cpu_us_per_lifecycle": queue.per_lifecycle_us(queue.machine_cpu_seconds),
+        "baseline_cpu_busy_pct": queue.busy_pct,
     }
     if args.mode == "rest":
         result["server_workers"] = args.server_workers

@@ -85,6 +85,11 @@ class WakeUpSignal(Protocol):
     def start(self) -> None:
         """Begin receiving wake-ups from other processes (idempotent)."""
 
+    def polls_parked(self, parked: bool) -> None:
+        """Told (quickly, in order) when the first poll parks and when the last one leaves: a
+        signal that must look for other processes' commits, rather than be told of them, need
+        only look meanwhile."""
+
     def stop(self) -> None: ...
 
 
@@ -203,7 +208,10 @@ class LongPoller:
         finally:
             with self._lock:
                 self._polls.discard(poll)
-                self._parked -= poll.parked
+                if poll.parked:
+                    self._parked -= 1
+                    if self._parked == 0:
+                        self._signal.polls_parked(False)
 
     def _park(self, poll: _Poll) -> None:
         with self._lock:
@@ -213,6 +221,8 @@ class LongPoller:
                 raise TooManyParkedPolls()
             self._parked += 1
             poll.parked = True
+            if self._parked == 1:
+                self._signal.polls_parked(True)
 
     async def _wait(
         self,

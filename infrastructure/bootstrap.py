@@ -25,6 +25,7 @@ from infrastructure.persistence.runtime_read_model import SqlRuntimeReadModel
 from infrastructure.persistence.schema import create_tables
 from infrastructure.persistence.sql import Dialect
 from infrastructure.postgres_notifications import PostgresSignal
+from infrastructure.sqlite_notifications import SqliteSignal
 
 # Group-commit writers per server process. On PostgreSQL a second one has its transaction queued on
 # the event store's lock while the first commits (scripts/bench.py in-process, thirteen runs side
@@ -44,9 +45,9 @@ class Engine:
     audit: AuditTrail
     # Rebuilds or verifies the read models from the event store (``extask replay``).
     replay: ReadModelReplay
-    # Told after commits that may make tasks fetchable; wakes parked long polls (in every
-    # server process on PostgreSQL).
-    wake_ups: InProcessSignal | PostgresSignal = field(default_factory=InProcessSignal)
+    # Told after commits that may make tasks fetchable; wakes parked long polls, also in the
+    # other processes on the same database.
+    wake_ups: InProcessSignal | PostgresSignal | SqliteSignal = field(default_factory=InProcessSignal)
     long_polling: LongPoller | None = None
     # Bulk commands running in the background (retries-async).
     batches: BatchService | None = None
@@ -72,7 +73,9 @@ def build_engine(
     dialect = Dialect(settings.dialect, settings.schema)
     runtime = SqlRuntimeReadModel(event_store.recorder.datastore, dialect)
     history = SqlHistoryReadModel(event_store, tracking_recorder, dialect)
-    wake_ups = PostgresSignal.from_settings(settings) if settings.dialect == "postgres" else InProcessSignal()
+    wake_ups = (
+        PostgresSignal.from_settings(settings) if settings.dialect == "postgres" else SqliteSignal.from_settings(settings)
+    )
     # The coroutine commands block in the server's thread pool, as FastAPI's sync routes do
     # (asyncio's default pool has a few threads per core).
     service = ExternalTaskService(

@@ -2,11 +2,11 @@
 
 ``InProcessSignal`` is the broadcast of one process: ``notify()`` (the service's
 ``TaskAvailability`` port, called after such a commit, from any thread) calls every listener
-(the long poller's, which hands the work to its checker thread). It is enough on SQLite, where
-one server process owns the file.
+(the long poller's, which hands the work to its checker thread).
 
 ``PostgresSignal`` (``infrastructure.postgres_notifications``) adds LISTEN/NOTIFY on top, so a
-commit in one server process wakes the polls parked in every other one.
+commit in one server process wakes the polls parked in every other one; ``SqliteSignal``
+(``infrastructure.sqlite_notifications``) watches the SQLite file for other processes' commits.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class InProcessSignal:
                 logger.exception("a wake-up listener failed")
 
     def start(self) -> None:
+        pass
+
+    def polls_parked(self, parked: bool) -> None:
         pass
 
     def stop(self) -> None:

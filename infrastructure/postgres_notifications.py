@@ -253,6 +253,9 @@ class PostgresSignal:
     def start(self) -> None:
         self._listener.start()
 
+    def polls_parked(self, parked: bool) -> None:
+        pass  # every NOTIFY is delivered as it comes: nothing to look for
+
     def stop(self) -> None:
         self._listener.stop()
 

@@ -274,3 +274,85 @@ class TestAcrossProcesses:
         poll = park(holder, request("after-reconnect"))
         created = creator.service.create(NewExternalTask(topic_name="after-reconnect"))
         assert poll.task_ids() == [created.id]
+
+
+# -- several processes on one SQLite file ---------------------------------------------------------
+
+
+@pytest.fixture
+def two_engines_on_one_file(sqlite_url: str) -> Iterator[tuple[Engine, Engine]]:
+    """Two engines on one SQLite file, as a server and an application embedding the engine have."""
+    engines = (build_engine(sqlite_url), build_engine(sqlite_url))
+    yield engines
+    for engine in engines:
+        engine.close()
+
+
+def watch_thread_alive() -> bool:
+    return any(thread.name == "extask-sqlite-watch" and thread.is_alive() for thread in threading.enumerate())
+
+
+class TestAcrossProcessesOnSqlite:
+    def test_a_task_created_through_another_engine_wakes_the_poll(self, two_engines_on_one_file, capsys):
+        holder, creator = two_engines_on_one_file
+        latencies = []
+        for trial in range(20):
+            poll = park(holder, request(f"elsewhere-{trial}"))
+            created = creator.service.create(NewExternalTask(topic_name=f"elsewhere-{trial}"))
+            committed_at = time.monotonic()
+            assert poll.task_ids() == [created.id]
+            latencies.append(poll.answered_at - committed_at)
+        with capsys.disabled():
+            print(
+                f"\ncross-engine wake-up on one SQLite file: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+                f"max {max(latencies) * 1000:.1f} ms over {len(latencies)} trials"
+            )
+        assert max(latencies) < BOUND
+
+    def test_the_other_engine_unlocking_a_task_wakes_the_poll(self, two_engines_on_one_file):
+        holder, other = two_engines_on_one_file
+        task = other.service.create(NewExternalTask(topic_name="unlocked-elsewhere"))
+        other.service.fetch_and_lock(request("unlocked-elsewhere", worker="first"))
+        poll = park(holder, request("unlocked-elsewhere"))
+        other.service.unlock(task.id)
+        assert poll.task_ids() == [task.id]
+
+    def test_the_file_is_looked_at_only_while_polls_are_parked(self, two_engines_on_one_file):
+        holder, creator = two_engines_on_one_file
+        holder.long_polling.start()
+        assert not holder.wake_ups.watching.is_set()
+        poll = park(holder, request("looked-at"))
+        assert holder.wake_ups.watching.wait(BOUND), "the look at the file did not begin"
+        creator.service.create(NewExternalTask(topic_name="looked-at"))
+        poll.answer()
+        wait_until(lambda: not holder.wake_ups.watching.is_set(), what="the look to end with the last poll")
+        seen = holder.wake_ups.changes_seen
+        creator.service.create(NewExternalTask(topic_name="unwatched"))
+        time.sleep(0.2)  # four intervals in which nothing may look: there is no event to wait on
+        assert holder.wake_ups.changes_seen == seen
+
+    def test_commits_to_another_file_do_not_wake_it(self, two_engines_on_one_file, tmp_path):
+        holder, _ = two_engines_on_one_file
+        elsewhere = build_engine(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+        try:
+            poll = park(holder, request("same-topic"))
+            assert holder.wake_ups.watching.wait(BOUND)
+            seen = holder.wake_ups.changes_seen
+            elsewhere.service.create(NewExternalTask(topic_name="same-topic"))
+            poll.thread.join(0.3)  # six looks at the file
+            assert poll.thread.is_alive() and holder.wake_ups.changes_seen == seen
+            holder.long_polling.reject_parked()
+            with pytest.raises(PollRejectedByShutdown):
+                poll.answer()
+        finally:
+            elsewhere.close()
+
+    def test_shutting_down_ends_the_watch(self, two_engines_on_one_file):
+        holder, _ = two_engines_on_one_file
+        poll = park(holder, request("until-shutdown"))
+        assert holder.wake_ups.watching.wait(BOUND)
+        holder.long_polling.shutdown()
+        with pytest.raises(PollRejectedByShutdown):
+            poll.answer()
+        assert not holder.wake_ups.watching.is_set()
+        assert not watch_thread_alive()

@@ -75,6 +75,7 @@ class ScriptedSignal:
         self.on_wake: Callable[[], None] | None = None
         self.started = self.stopped = 0
         self.listeners: list[Callable[[], None]] = []
+        self.parked_changes: list[bool] = []  # what polls_parked was told, in order
 
     def new_waiter(self) -> ScriptedWaiter:
         self.waiters.append(ScriptedWaiter(self))
@@ -89,6 +90,9 @@ class ScriptedSignal:
 
     def start(self) -> None:
         self.started += 1
+
+    def polls_parked(self, parked: bool) -> None:
+        self.parked_changes.append(parked)
 
     def stop(self) -> None:
         self.stopped += 1
@@ -284,6 +288,53 @@ class TestLimitsAndShutdown:
 
         assert asyncio.run(scenario()) == []
         assert store.fetches == 1 and store.fetchable == [TASK]
+
+
+class TestTellingTheSignalWhilePollsAreParked:
+    """A signal that looks for other processes' commits (SQLite) looks only while polls are parked."""
+
+    def test_the_first_poll_to_park_and_the_last_to_leave_are_told(self, poller, store, signal):
+        async def scenario():
+            first = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
+            second = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
+            while poller.parked < 2:
+                await asyncio.sleep(0)
+            told_while_parked = list(signal.parked_changes)
+            store.fetchable = [TASK]
+            signal.waiters[0].wake()
+            await first
+            told_with_one_left = list(signal.parked_changes)
+            store.fetchable = [TASK]
+            signal.waiters[1].wake()
+            await second
+            return told_while_parked, told_with_one_left
+
+        assert asyncio.run(scenario()) == ([True], [True])
+        assert signal.parked_changes == [True, False]
+
+    def test_a_poll_answered_at_once_or_refused_tells_nothing(self, poller, store, signal):
+        store.fetchable = [TASK]
+        poll(poller, 10_000)
+        store.error = BadRequest("workerId is null", "NullValueException")
+        with pytest.raises(BadRequest):
+            poll(poller, 10_000)
+        assert signal.parked_changes == []
+
+    def test_a_poll_that_ends_at_its_timeout_or_by_shutdown_says_it_left(self, poller, signal):
+        signal.script = ["timeout"]
+        assert poll(poller, 1_000) == []
+        assert signal.parked_changes == [True, False]
+
+        async def rejected():
+            parked = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
+            while poller.parked < 1:
+                await asyncio.sleep(0)
+            poller.reject_parked()
+            with pytest.raises(PollRejectedByShutdown):
+                await parked
+
+        asyncio.run(rejected())
+        assert signal.parked_changes == [True, False, True, False]
 
 
 def request_for(*topics: str) -> FetchAndLockRequest:

@@ -15,7 +15,7 @@ Rates drift with the machine's speed, so it also prints what a lifecycle costs i
 each worker phase (on Linux, from /proc; null elsewhere): the whole machine's busy time (engine,
 database and, over REST, the benchmark's own client) per lifecycle, how busy the machine's cores
 were, and the engine's own share: this process in ``service`` mode, the server's processes in
-``rest`` mode.
+``rest`` mode (for the bare queue: this process, its SQL client).
 """
 
 from __future__ import annotations
@@ -465,6 +465,7 @@ def main() -> None:
         "engine_cpu_us_per_lifecycle": phase.per_lifecycle_us(phase.engine_cpu_seconds),
         "baseline_cpu_us_per_lifecycle": queue.per_lifecycle_us(queue.machine_cpu_seconds),
         "baseline_cpu_busy_pct": queue.busy_pct,
+        "baseline_client_cpu_us_per_lifecycle": queue.per_lifecycle_us(queue.engine_cpu_seconds),
     }
     if args.mode == "rest":
         result["server_workers"] = args.server_workers

@@ -24,7 +24,7 @@ FIGURES = {
 }
 CPU_FIGURES = {
     "cpu_us_per_lifecycle", "cpu_busy_pct", "engine_cpu_us_per_lifecycle",
-    "baseline_cpu_us_per_lifecycle", "baseline_cpu_busy_pct",
+    "baseline_cpu_us_per_lifecycle", "baseline_cpu_busy_pct", "baseline_client_cpu_us_per_lifecycle",
 }
 
 
@@ -62,7 +62,10 @@ def test_a_run_completes_every_task_and_prints_every_figure(figures):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU time is read from /proc")
 def test_a_run_says_what_a_lifecycle_cost_in_cpu(figures):
-    for key in ("cpu_us_per_lifecycle", "engine_cpu_us_per_lifecycle", "baseline_cpu_us_per_lifecycle"):
+    for key in (
+        "cpu_us_per_lifecycle", "engine_cpu_us_per_lifecycle",
+        "baseline_cpu_us_per_lifecycle", "baseline_client_cpu_us_per_lifecycle",
+    ):
         assert figures[key] > 0, key
     # The machine's time includes the engine's own (both are counted in clock ticks, read a
     # moment apart).

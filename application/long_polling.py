@@ -12,7 +12,8 @@ When a parked poll re-checks:
   earliest moment a task becomes fetchable. Only the polls with a topic that has a task fetchable
   now, or sooner than they planned to re-check, are woken. A commit on a busy topic thus costs one
   query, not one per parked worker, and a worker on an idle topic is not disturbed by it.
-While nothing changes, parked polls cost no database work at all.
+While nothing changes, parked polls make no database queries. (A signal that must look for other
+processes' commits, rather than be told of them, is told while polls are parked: ``polls_parked``.)
 
 Nothing here knows about databases or HTTP: the queries, the signal, the clocks, the waiter and
 the way synchronous calls leave the event loop are injected.

@@ -31,6 +31,10 @@ class InProcessSignal:
     def notify(self) -> None:
         """Never raises: the commit it reports has already happened."""
         self.notifications += 1
+        self.wake_listeners()
+
+    def wake_listeners(self) -> None:
+        """Call every listener, as for a commit here (also for commits heard of from elsewhere)."""
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

@@ -102,36 +102,35 @@ class Recorder:
 
 
 def machine_busy_seconds() -> float | None:
-    """CPU time all cores have been busy since boot: neither idle nor waiting for I/O."""
+    """CPU time all cores have been busy since boot: neither idle nor waiting for I/O, nor given to
+    other guests of the host (steal)."""
     try:
         with open("/proc/stat") as stat:
-            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+            user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
     except (OSError, ValueError):
         return None
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree_seconds(pid: int) -> float | None:
-    """CPU time (user and system) of a live process and its live descendants."""
+    """CPU time (user and system) of a live process and its live descendants; None if the process
+    itself cannot be read. A thread or child that ends while it is read counts as nothing."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             # The command name may hold spaces and parentheses: the fields follow the last ')'.
             fields = stat.read().rpartition(")")[2].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        children: list[int] = []
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as listed:
-                children += map(int, listed.read().split())
+        tasks = os.listdir(f"/proc/{pid}/task")
     except (OSError, ValueError):
         return None
-    for child in children:
-        total += process_tree_seconds(child) or 0.0
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                children = [int(child) for child in listed.read().split()]
+        except OSError:
+            continue
+        total += sum(process_tree_seconds(child) or 0.0 for child in children)
     return total
-
-
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 @dataclass
@@ -168,7 +167,7 @@ def run_workers(
     fetch: Callable[[str], list[str]],
     complete: Callable[[str, str], None],
     recorder: Recorder,
-    engine_cpu_seconds: Callable[[], float | None] = own_cpu_seconds,
+    engine_cpu_seconds: Callable[[], float | None] = time.process_time,
 ) -> WorkerPhase:
     """W threads fetch and complete until ``tasks`` completions are done."""
     done = Counter()

@@ -10,11 +10,13 @@ one wakes a poll parked on the other through LISTEN/NOTIFY.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import statistics
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any
 
 import psycopg
@@ -23,6 +25,7 @@ import pytest
 from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
 from application.long_polling import PollRejectedByShutdown, TooManyParkedPolls
 from infrastructure.bootstrap import Engine, build_engine
+from infrastructure.sqlite_notifications import SqliteSignal
 from tests.conftest import postgres_url
 
 BOUND = 5.0  # seconds: the most any wake-up below may take
@@ -163,9 +166,10 @@ class TestExpiry:
         assert 0.3 <= poll.answered_at - poll.started_at < BOUND
 
     def test_a_waiting_poll_makes_no_database_queries_while_nothing_changes(self, live_engine):
-        if hasattr(live_engine.wake_ups, "listening"):  # PostgreSQL: its first LISTEN re-checks once
-            live_engine.long_polling.start()
-            assert live_engine.wake_ups.listening.wait(BOUND)
+        # The first LISTEN (PostgreSQL) or look at the file (SQLite) checks once for what came before.
+        live_engine.long_polling.start()
+        wake_ups = live_engine.wake_ups
+        assert (wake_ups.listening if hasattr(wake_ups, "listening") else wake_ups.watching).wait(BOUND)
         queries = []
         run_query = live_engine.runtime._rows
         live_engine.runtime._rows = lambda *args: queries.append(args) or run_query(*args)
@@ -288,10 +292,6 @@ def two_engines_on_one_file(sqlite_url: str) -> Iterator[tuple[Engine, Engine]]:
         engine.close()
 
 
-def watch_thread_alive() -> bool:
-    return any(thread.name == "extask-sqlite-watch" and thread.is_alive() for thread in threading.enumerate())
-
-
 class TestAcrossProcessesOnSqlite:
     def test_a_task_created_through_another_engine_wakes_the_poll(self, two_engines_on_one_file, capsys):
         holder, creator = two_engines_on_one_file
@@ -317,35 +317,42 @@ class TestAcrossProcessesOnSqlite:
         other.service.unlock(task.id)
         assert poll.task_ids() == [task.id]
 
-    def test_the_file_is_looked_at_only_while_polls_are_parked(self, two_engines_on_one_file):
+    def test_the_file_is_looked_at_only_while_polls_are_parked_and_at_once_when_they_park(
+        self, two_engines_on_one_file
+    ):
         holder, creator = two_engines_on_one_file
         holder.long_polling.start()
-        assert not holder.wake_ups.watching.is_set()
-        poll = park(holder, request("looked-at"))
-        assert holder.wake_ups.watching.wait(BOUND), "the look at the file did not begin"
-        creator.service.create(NewExternalTask(topic_name="looked-at"))
-        poll.answer()
-        wait_until(lambda: not holder.wake_ups.watching.is_set(), what="the look to end with the last poll")
+        assert holder.wake_ups.watching.wait(BOUND), "the watch did not begin"
         seen = holder.wake_ups.changes_seen
         creator.service.create(NewExternalTask(topic_name="unwatched"))
         time.sleep(0.2)  # four intervals in which nothing may look: there is no event to wait on
         assert holder.wake_ups.changes_seen == seen
+        # The first look comes as the poll parks, and notices what was committed before it.
+        poll = park(holder, request("looked-at"))
+        wait_until(lambda: holder.wake_ups.changes_seen == seen + 1, what="a look as the poll parked")
+        created = creator.service.create(NewExternalTask(topic_name="looked-at"))
+        assert poll.task_ids() == [created.id]
 
-    def test_commits_to_another_file_do_not_wake_it(self, two_engines_on_one_file, tmp_path):
-        holder, _ = two_engines_on_one_file
-        elsewhere = build_engine(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    def test_the_watch_begins_once_the_file_exists_and_starts_again_after_a_stop(self, tmp_path, caplog):
+        path = tmp_path / "later.db"
+        signal = SqliteSignal(str(path))
+        woken = threading.Event()
+        signal.add_listener(woken.set)
+        signal.start()
         try:
-            poll = park(holder, request("same-topic"))
-            assert holder.wake_ups.watching.wait(BOUND)
-            seen = holder.wake_ups.changes_seen
-            elsewhere.service.create(NewExternalTask(topic_name="same-topic"))
-            poll.thread.join(0.3)  # six looks at the file
-            assert poll.thread.is_alive() and holder.wake_ups.changes_seen == seen
-            holder.long_polling.reject_parked()
-            with pytest.raises(PollRejectedByShutdown):
-                poll.answer()
+            wait_until(lambda: "cannot watch" in caplog.text, what="the failed look at a missing file")
+            assert not signal.watching.is_set() and not path.exists()  # it did not create the file
+            with closing(sqlite3.connect(path)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+            assert signal.watching.wait(BOUND), "the watch did not begin once the file existed"
+            assert woken.wait(BOUND)  # for whatever was committed before the watch began
+            signal.stop()
+            assert not signal.watcher_running and not signal.watching.is_set()
+            signal.start()
+            assert signal.watching.wait(BOUND) and signal.watcher_running
         finally:
-            elsewhere.close()
+            signal.close()
+        assert not signal.watcher_running
 
     def test_shutting_down_ends_the_watch(self, two_engines_on_one_file):
         holder, _ = two_engines_on_one_file
@@ -355,4 +362,4 @@ class TestAcrossProcessesOnSqlite:
         with pytest.raises(PollRejectedByShutdown):
             poll.answer()
         assert not holder.wake_ups.watching.is_set()
-        assert not watch_thread_alive()
+        assert not holder.wake_ups.watcher_running

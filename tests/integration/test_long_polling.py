@@ -40,6 +40,15 @@ def wait_until(condition: Callable[[], Any], timeout: float = BOUND, what: str =
         time.sleep(0.002)
 
 
+def report(what: str, latencies: list[float], capsys) -> None:
+    with capsys.disabled():
+        print(
+            f"\n{what}: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+            f"max {max(latencies) * 1000:.1f} ms over {len(latencies)} trials"
+        )
+    assert max(latencies) < BOUND
+
+
 def request(topic: str, worker: str = "poller", lock_duration: int = 60_000, max_tasks: int = 1) -> FetchAndLockRequest:
     return FetchAndLockRequest(
         worker_id=worker, max_tasks=max_tasks, topics=[FetchTopic(topic_name=topic, lock_duration=lock_duration)]
@@ -232,12 +241,7 @@ class TestAcrossProcesses:
             # Woken by the other engine's NOTIFY: one shared check, then the poll's own fetch.
             assert (holder.long_polling.checks, holder.long_polling.queries) == (checks + 1, queries + 1)
             latencies.append(poll.answered_at - committed_at)
-        with capsys.disabled():
-            print(
-                f"\ncross-engine wake-up after commit: p50 {statistics.median(latencies) * 1000:.1f} ms, "
-                f"max {max(latencies) * 1000:.1f} ms over {len(latencies)} trials"
-            )
-        assert max(latencies) < BOUND
+        report("cross-engine wake-up after commit", latencies, capsys)
 
     def test_engines_on_other_schemas_are_not_woken(self, two_engines):
         holder, _ = two_engines
@@ -302,12 +306,7 @@ class TestAcrossProcessesOnSqlite:
             committed_at = time.monotonic()
             assert poll.task_ids() == [created.id]
             latencies.append(poll.answered_at - committed_at)
-        with capsys.disabled():
-            print(
-                f"\ncross-engine wake-up on one SQLite file: p50 {statistics.median(latencies) * 1000:.1f} ms, "
-                f"max {max(latencies) * 1000:.1f} ms over {len(latencies)} trials"
-            )
-        assert max(latencies) < BOUND
+        report("cross-engine wake-up on one SQLite file", latencies, capsys)
 
     def test_the_other_engine_unlocking_a_task_wakes_the_poll(self, two_engines_on_one_file):
         holder, other = two_engines_on_one_file

@@ -163,6 +163,14 @@ def poll(poller: LongPoller, timeout_ms: int | None, request: FetchAndLockReques
     return asyncio.run(poller.fetch_and_lock(request, timeout_ms, **kwargs))
 
 
+async def parked_polls(poller: LongPoller, count: int) -> list[asyncio.Future]:
+    """``count`` polls with a long timeout, on the running loop, once all of them are parked."""
+    polls = [asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000)) for _ in range(count)]
+    while poller.parked < count:
+        await asyncio.sleep(0)
+    return polls
+
+
 class TestAnsweredAtOnce:
     def test_tasks_found_at_once_are_answered_without_parking(self, poller, store, signal):
         store.fetchable = [TASK]
@@ -232,10 +240,7 @@ class TestParked:
 class TestLimitsAndShutdown:
     def test_beyond_the_bound_polls_are_refused_with_camundas_error(self, poller, store, signal):
         async def scenario():
-            first = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
-            second = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
-            while poller.parked < 2:
-                await asyncio.sleep(0)
+            first, second = await parked_polls(poller, 2)
             with pytest.raises(TooManyParkedPolls) as refused:
                 await poller.fetch_and_lock(REQUEST, 60_000)
             store.fetchable = [TASK, TASK]
@@ -253,9 +258,7 @@ class TestLimitsAndShutdown:
 
     def test_shutdown_answers_parked_polls_and_refuses_new_ones(self, poller, store, signal):
         async def scenario():
-            parked = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
-            while poller.parked < 1:
-                await asyncio.sleep(0)
+            [parked] = await parked_polls(poller, 1)
             assert poller.reject_parked() == 1
             with pytest.raises(PollRejectedByShutdown):
                 await parked
@@ -295,10 +298,7 @@ class TestTellingTheSignalWhilePollsAreParked:
 
     def test_the_first_poll_to_park_and_the_last_to_leave_are_told(self, poller, store, signal):
         async def scenario():
-            first = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
-            second = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
-            while poller.parked < 2:
-                await asyncio.sleep(0)
+            first, second = await parked_polls(poller, 2)
             told_while_parked = list(signal.parked_changes)
             store.fetchable = [TASK]
             signal.waiters[0].wake()
@@ -326,9 +326,7 @@ class TestTellingTheSignalWhilePollsAreParked:
         assert signal.parked_changes == [True, False]
 
         async def rejected():
-            parked = asyncio.ensure_future(poller.fetch_and_lock(REQUEST, 60_000))
-            while poller.parked < 1:
-                await asyncio.sleep(0)
+            [parked] = await parked_polls(poller, 1)
             poller.reject_parked()
             with pytest.raises(PollRejectedByShutdown):
                 await parked

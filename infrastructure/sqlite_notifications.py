@@ -51,25 +51,18 @@ def watchable_uri(path: str) -> str | None:
     return f"file:{quote(os.path.abspath(path))}?mode=rw"
 
 
-class _Run:
-    """One watcher thread's stop flag (a restarted watcher has a new one)."""
-
-    __slots__ = ("stopped",)
-
-    def __init__(self) -> None:
-        self.stopped = False
-
-
 class _Watcher:
     """Calls ``on_change`` from a thread of its own: once when it opens the file (for what came
-    before), and whenever the file's data version has moved at a look."""
+    before), and whenever the file's data version has moved at a look. Each thread carries a token
+    of its own; it stops once that is no longer the current one (a restarted watcher has a new
+    one, so a thread from before a stop never runs on beside it)."""
 
     def __init__(self, uri: str, on_change: Callable[[], None]) -> None:
         self._uri = uri
         self._on_change = on_change
         self._condition = threading.Condition()
         self._wanted = False
-        self._run: _Run | None = None
+        self._run: object | None = None  # the current thread's token
         self._thread: threading.Thread | None = None
         self.watching = threading.Event()  # set while the file is open with a version to compare
         self.changes = 0  # moves of the data version seen so far
@@ -81,9 +74,9 @@ class _Watcher:
 
     def start(self) -> None:
         with self._condition:
-            if self._run is not None and self._thread is not None and self._thread.is_alive():
+            if self._thread is not None and self._thread.is_alive():
                 return
-            self._run = _Run()
+            self._run = object()
             self._thread = threading.Thread(
                 target=self._keep_watching, args=(self._run,), name="extask-sqlite-watch", daemon=True
             )
@@ -91,10 +84,8 @@ class _Watcher:
 
     def stop(self) -> None:
         with self._condition:
-            run, thread = self._run, self._thread
+            thread = self._thread
             self._run = self._thread = None
-            if run is not None:
-                run.stopped = True
             self._condition.notify_all()
         if thread is not None:
             thread.join(STOP_TIMEOUT_SECONDS)
@@ -104,7 +95,10 @@ class _Watcher:
             self._wanted = wanted
             self._condition.notify_all()
 
-    def _keep_watching(self, run: _Run) -> None:
+    def _stopped(self, run: object) -> bool:
+        return self._run is not run
+
+    def _keep_watching(self, run: object) -> None:
         delay = RETRY_DELAYS[0]
         while True:
             try:
@@ -116,19 +110,19 @@ class _Watcher:
             finally:
                 self.watching.clear()
             with self._condition:
-                if self._condition.wait_for(lambda: run.stopped, delay):
+                if self._condition.wait_for(lambda: self._stopped(run), delay):
                     return
             delay = min(delay * 2, RETRY_DELAYS[1])
 
-    def _watch(self, connection: sqlite3.Connection, run: _Run) -> None:
+    def _watch(self, connection: sqlite3.Connection, run: object) -> None:
         """Look at once whenever polls park, then every interval while they stay; returns once stopped."""
         [seen] = connection.execute("PRAGMA data_version").fetchone()
         self.watching.set()
         self._on_change()  # what was committed while nobody watched (before the start, or a failure)
         while True:
             with self._condition:
-                self._condition.wait_for(lambda: run.stopped or self._wanted)
-                if run.stopped:
+                self._condition.wait_for(lambda: self._stopped(run) or self._wanted)
+                if self._stopped(run):
                     return
             [version] = connection.execute("PRAGMA data_version").fetchone()
             if version != seen:
@@ -136,7 +130,7 @@ class _Watcher:
                 self.changes += 1
                 self._on_change()
             with self._condition:
-                if self._condition.wait_for(lambda: run.stopped, WATCH_INTERVAL):
+                if self._condition.wait_for(lambda: self._stopped(run), WATCH_INTERVAL):
                     return
 
 

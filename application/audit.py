@@ -13,11 +13,11 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from application.dto import ExternalTaskDTO
-from application.errors import NotFound
-from application.event_store import ExternalTaskEventStore
-from domain.external_task import ExternalTask, to_millisecond
-from domain.variables import format_camunda_date
+from extask.application.dto import ExternalTaskDTO
+from extask.application.errors import NotFound
+from extask.application.event_store import ExternalTaskEventStore
+from extask.domain.external_task import ExternalTask, to_millisecond
+from extask.domain.variables import format_camunda_date
 
 # The library's envelope of every event; the rest of an event's attributes are its own fields.
 # originator_topic (the aggregate's class, on Created) is library bookkeeping, not task data.

@@ -28,14 +28,14 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from application.dto import BatchDTO, BatchFailureDTO
-from application.errors import ApplicationError, BadRequest, NotFound
-from application.event_store import ExternalTaskEventStore
-from application.ports import Clock
-from application.queries import RetriesSelection
-from application.service import ExternalTaskService, utc_now
-from domain.batch import Batch
-from domain.external_task import to_millisecond
+from extask.application.dto import BatchDTO, BatchFailureDTO
+from extask.application.errors import ApplicationError, BadRequest, NotFound
+from extask.application.event_store import ExternalTaskEventStore
+from extask.application.ports import Clock
+from extask.application.queries import RetriesSelection
+from extask.application.service import ExternalTaskService, utc_now
+from extask.domain.batch import Batch
+from extask.domain.external_task import to_millisecond
 
 PROGRESS_EVERY = 100
 # How long a batch that records nothing is taken to be still running somewhere.

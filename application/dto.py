@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.external_task import ExternalTask
-from domain.variables import TypedValue
+from extask.domain.external_task import ExternalTask
+from extask.domain.variables import TypedValue
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ reports one, an integer ``code``; the REST layer maps the class to a status code
 
 from __future__ import annotations
 
-from domain.errors import (
+from extask.domain.errors import (
     DomainError,
     LockedByOtherWorker,
     LockExpired,

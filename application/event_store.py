@@ -25,7 +25,8 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Recording, Transcoder
 
-from application.errors import BadRequest
+from extask.application.errors import BadRequest
+from extask.application.moved_topics import register_former_topics
 
 CACHE_SIZE = 100_000
 
@@ -48,6 +49,7 @@ class ExternalTaskEventStore(Application[UUID]):
     name = "extask"
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
+        register_former_topics()
         super().__init__(env)
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_lock = threading.Lock()

@@ -27,7 +27,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from application.errors import BadRequest
+from extask.application.errors import BadRequest
 
 MAX_GROUPS_PER_TRANSACTION = 2_000
 

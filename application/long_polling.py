@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from application.async_waiter import AsyncWaiter
-from application.dto import FetchAndLockRequest, FetchTopic, LockedExternalTaskDTO
-from application.errors import ApplicationError
-from application.ports import Clock, RunSync
+from extask.application.async_waiter import AsyncWaiter
+from extask.application.dto import FetchAndLockRequest, FetchTopic, LockedExternalTaskDTO
+from extask.application.errors import ApplicationError
+from extask.application.ports import Clock, RunSync
 
 DEFAULT_MAX_PARKED_POLLS = 200
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from application.dto import (
+from extask.application.dto import (
     ExternalTaskDTO,
     FetchAndLockRequest,
     HistoricExternalTaskLogDTO,
@@ -14,7 +14,7 @@ from application.dto import (
     IncidentDTO,
     ProcessInstanceDTO,
 )
-from application.queries import (
+from extask.application.queries import (
     ExternalTaskQuery,
     HistoricExternalTaskLogQuery,
     HistoricIncidentQuery,
@@ -22,7 +22,7 @@ from application.queries import (
     Page,
     ProcessInstanceFilter,
 )
-from domain.variables import TypedValue
+from extask.domain.variables import TypedValue
 
 
 # Runs a blocking function in a worker thread and awaits it (asyncio.to_thread, or the server's

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from application.errors import BadRequest
+from extask.application.errors import BadRequest
 
 SORT_ORDERS = ("asc", "desc")
 

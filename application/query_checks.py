@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from application.errors import BadRequest
-from application.queries import (
+from extask.application.errors import BadRequest
+from extask.application.queries import (
     EXTERNAL_TASK_SORT_KEYS,
     SORT_ORDERS,
     VARIABLE_OPERATORS,

@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from application.dto import (
+from extask.application.dto import (
     ExternalTaskDTO,
     HistoricExternalTaskLogDTO,
     HistoricIncidentDTO,
     IncidentDTO,
     ProcessInstanceDTO,
 )
-from application.errors import BadRequest, NotFound
-from application.ports import Clock, HistoryReadModel, RuntimeReadModel
-from application.queries import (
+from extask.application.errors import BadRequest, NotFound
+from extask.application.ports import Clock, HistoryReadModel, RuntimeReadModel
+from extask.application.queries import (
     HISTORIC_INCIDENT_SORT_KEYS,
     HISTORIC_LOG_SORT_KEYS,
     INCIDENT_SORT_KEYS,
@@ -31,9 +31,9 @@ from application.queries import (
     Page,
     RetriesSelection,
 )
-from application.query_checks import check_task_query
-from domain.external_task import to_millisecond
-from domain.variables import TypedValue
+from extask.application.query_checks import check_task_query
+from extask.domain.external_task import to_millisecond
+from extask.domain.variables import TypedValue
 
 
 class ExternalTaskReads:

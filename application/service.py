@@ -23,36 +23,36 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
-from application.dto import (
+from extask.application.dto import (
     ExternalTaskDTO,
     FetchAndLockRequest,
     FetchTopic,
     LockedExternalTaskDTO,
     NewExternalTask,
 )
-from application.errors import (
+from extask.application.errors import (
     ApplicationError,
     BadRequest,
     ConcurrentModification,
     NotFound,
     from_domain_error,
 )
-from application.event_store import ExternalTaskEventStore
-from application.group_commit import GroupCommitter
-from application.ports import (
+from extask.application.event_store import ExternalTaskEventStore
+from extask.application.group_commit import GroupCommitter
+from extask.application.ports import (
     Clock,
     HistoryReadModel,
     RunSync,
     RuntimeReadModel,
     TaskAvailability,
 )
-from application.queries import SORT_ORDERS, IncidentQuery, Page
-from application.reads import ExternalTaskReads
-from application.unit_of_work import NotCached, UnitOfWork
-from domain.errors import DomainError, ensure_not_null, ensure_positive, java_text
-from domain.external_task import ExternalTask, to_millisecond
-from domain.process_instance import ProcessInstance
-from domain.variables import InvalidVariableValue, TypedValue, typed_variables
+from extask.application.queries import SORT_ORDERS, IncidentQuery, Page
+from extask.application.reads import ExternalTaskReads
+from extask.application.unit_of_work import NotCached, UnitOfWork
+from extask.domain.errors import DomainError, ensure_not_null, ensure_positive, java_text
+from extask.domain.external_task import ExternalTask, to_millisecond
+from extask.domain.process_instance import ProcessInstance
+from extask.domain.variables import InvalidVariableValue, TypedValue, typed_variables
 
 MAX_SAVE_ATTEMPTS = 20
 MAX_FETCH_ROUNDS = 5

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from application.errors import NotFound
-from application.event_store import ExternalTaskEventStore
-from domain.errors import java_text
-from domain.external_task import ExternalTask
-from domain.process_instance import ProcessInstance
+from extask.application.errors import NotFound
+from extask.application.event_store import ExternalTaskEventStore
+from extask.domain.errors import java_text
+from extask.domain.external_task import ExternalTask
+from extask.domain.process_instance import ProcessInstance
 
 
 class NotCached(Exception):

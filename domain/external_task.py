@@ -15,7 +15,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import (
+from extask.domain.errors import (
     InvalidArgument,
     LockedByOtherWorker,
     LockExpired,

@@ -13,7 +13,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import DomainError
+from extask.domain.errors import DomainError
 
 PROCESS_INSTANCE_NAMESPACE = UUID("6f1c1e7e-4a44-4d0b-9a53-0b4f6c2f6b1e")
 

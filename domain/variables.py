@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from domain.errors import java_text
+from extask.domain.errors import java_text
 
 TYPE_NAMES: tuple[str, ...] = (
     "String", "Integer", "Long", "Short", "Double", "Boolean", "Date",

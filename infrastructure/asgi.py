@@ -6,9 +6,9 @@ import atexit
 
 from fastapi import FastAPI
 
-from infrastructure import settings
-from infrastructure.bootstrap import build_engine
-from infrastructure.rest.app import create_app
+from extask.infrastructure import settings
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.rest.app import create_app
 
 
 def application() -> FastAPI:

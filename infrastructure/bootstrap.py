@@ -11,21 +11,21 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
-from application.audit import AuditTrail
-from application.batches import BatchService
-from application.event_store import ExternalTaskEventStore
-from application.long_polling import DEFAULT_MAX_PARKED_POLLS, LongPoller
-from application.ports import Clock
-from application.service import ExternalTaskService, utc_now
-from infrastructure.notifications import InProcessSignal
-from infrastructure.persistence.database import settings_from_url
-from infrastructure.persistence.history_read_model import SqlHistoryReadModel
-from infrastructure.persistence.replay import ReadModelReplay
-from infrastructure.persistence.runtime_read_model import SqlRuntimeReadModel
-from infrastructure.persistence.schema import create_tables
-from infrastructure.persistence.sql import Dialect
-from infrastructure.postgres_notifications import PostgresSignal
-from infrastructure.sqlite_notifications import SqliteSignal
+from extask.application.audit import AuditTrail
+from extask.application.batches import BatchService
+from extask.application.event_store import ExternalTaskEventStore
+from extask.application.long_polling import DEFAULT_MAX_PARKED_POLLS, LongPoller
+from extask.application.ports import Clock
+from extask.application.service import ExternalTaskService, utc_now
+from extask.infrastructure.notifications import InProcessSignal
+from extask.infrastructure.persistence.database import settings_from_url
+from extask.infrastructure.persistence.history_read_model import SqlHistoryReadModel
+from extask.infrastructure.persistence.replay import ReadModelReplay
+from extask.infrastructure.persistence.runtime_read_model import SqlRuntimeReadModel
+from extask.infrastructure.persistence.schema import create_tables
+from extask.infrastructure.persistence.sql import Dialect
+from extask.infrastructure.postgres_notifications import PostgresSignal
+from extask.infrastructure.sqlite_notifications import SqliteSignal
 
 # Group-commit writers per server process. On PostgreSQL a second one has its transaction queued on
 # the event store's lock while the first commits (scripts/bench.py in-process, thirteen runs side

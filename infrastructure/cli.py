@@ -11,13 +11,13 @@ from typing import Any
 import click
 import uvicorn
 
-from application.errors import NotFound
-from application.long_polling import DEFAULT_MAX_PARKED_POLLS
-from infrastructure import settings
-from infrastructure.bootstrap import Engine, build_engine
-from infrastructure.persistence.database import settings_from_url
-from infrastructure.persistence.replay import ReplayInProgress
-from infrastructure.rest.audit_schemas import TaskEvent
+from extask.application.errors import NotFound
+from extask.application.long_polling import DEFAULT_MAX_PARKED_POLLS
+from extask.infrastructure import settings
+from extask.infrastructure.bootstrap import Engine, build_engine
+from extask.infrastructure.persistence.database import settings_from_url
+from extask.infrastructure.persistence.replay import ReplayInProgress
+from extask.infrastructure.rest.audit_schemas import TaskEvent
 
 
 database_url_option = click.option(
@@ -61,7 +61,7 @@ def serve(host: str, port: int, database_url: str, workers: int, max_parked_poll
     os.environ[settings.MAX_PARKED_POLLS_VARIABLE] = str(max_parked_polls)
     click.echo(f"extask serving http://{host}:{port}/engine-rest on {database.dialect}", err=True)
     uvicorn.run(
-        "infrastructure.asgi:application",
+        "extask.infrastructure.asgi:application",
         factory=True,
         host=host,
         port=port,

@@ -4,9 +4,9 @@
 ``TaskAvailability`` port, called after such a commit, from any thread) calls every listener
 (the long poller's, which hands the work to its checker thread).
 
-``PostgresSignal`` (``infrastructure.postgres_notifications``) adds LISTEN/NOTIFY on top, so a
+``PostgresSignal`` (``extask.infrastructure.postgres_notifications``) adds LISTEN/NOTIFY on top, so a
 commit in one server process wakes the polls parked in every other one; ``SqliteSignal``
-(``infrastructure.sqlite_notifications``) watches the SQLite file for other processes' commits.
+(``extask.infrastructure.sqlite_notifications``) watches the SQLite file for other processes' commits.
 """
 
 from __future__ import annotations

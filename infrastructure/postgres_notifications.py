@@ -29,8 +29,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from infrastructure.notifications import InProcessSignal
-from infrastructure.persistence.database import DatabaseSettings
+from extask.infrastructure.notifications import InProcessSignal
+from extask.infrastructure.persistence.database import DatabaseSettings
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from application.long_polling import DEFAULT_MAX_PARKED_POLLS
-from infrastructure.persistence.database import DEFAULT_DATABASE_URL
+from extask.application.long_polling import DEFAULT_MAX_PARKED_POLLS
+from extask.infrastructure.persistence.database import DEFAULT_DATABASE_URL
 
 DATABASE_URL_VARIABLE = "EXTASK_DATABASE_URL"
 MAX_PARKED_POLLS_VARIABLE = "EXTASK_MAX_PARKED_POLLS"

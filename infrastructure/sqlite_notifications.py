@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 from eventsourcing.sqlite import SQLiteConnectionPool
 
-from infrastructure.notifications import InProcessSignal
-from infrastructure.persistence.database import DatabaseSettings
+from extask.infrastructure.notifications import InProcessSignal
+from extask.infrastructure.persistence.database import DatabaseSettings
 
 logger = logging.getLogger(__name__)
 

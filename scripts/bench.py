@@ -43,11 +43,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.infrastructure.bootstrap import build_engine
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask  # noqa: E402
-from infrastructure.bootstrap import build_engine  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TOPICS = ["bench-a", "bench-b", "bench-c", "bench-d"]
 CREATE_BATCH = 500
@@ -255,7 +254,7 @@ def running_server(url: str, server_workers: int) -> Iterator[tuple[str, int]]:
     """The base URL and process id of a new ``extask serve``, stopped afterwards."""
     port = free_port()
     command = [
-        sys.executable, "-m", "infrastructure.cli", "serve", "--port", str(port),
+        sys.executable, "-m", "extask.infrastructure.cli", "serve", "--port", str(port),
         "--database-url", url, "--workers", str(server_workers),
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # for scripts.bench; extask itself comes from the install
 
-from application.dto import FetchAndLockRequest, FetchTopic  # noqa: E402
-from domain.external_task import ExternalTask  # noqa: E402
-from infrastructure.bootstrap import build_engine  # noqa: E402
+from extask.application.dto import FetchAndLockRequest, FetchTopic  # noqa: E402
+from extask.domain.external_task import ExternalTask  # noqa: E402
+from extask.infrastructure.bootstrap import build_engine  # noqa: E402
 from scripts.bench import fresh_database  # noqa: E402
 
 TOPICS = [f"size-{i}" for i in range(20)]

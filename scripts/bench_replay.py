@@ -21,12 +21,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # for scripts.bench; extask itself comes from the install
 
-from domain.external_task import ExternalTask  # noqa: E402
-from domain.process_instance import ProcessInstance  # noqa: E402
-from domain.variables import typed_variables  # noqa: E402
-from infrastructure.bootstrap import build_engine  # noqa: E402
+from extask.domain.external_task import ExternalTask  # noqa: E402
+from extask.domain.process_instance import ProcessInstance  # noqa: E402
+from extask.domain.variables import typed_variables  # noqa: E402
+from extask.infrastructure.bootstrap import build_engine  # noqa: E402
 from scripts.bench import fresh_database  # noqa: E402
 
 EVENTS_PER_ORDER = 10

@@ -67,9 +67,8 @@ BASE_URL="http://127.0.0.1:$PORT/engine-rest"
 echo "== starting extask serve on $BASE_URL"
 (
   cd "$REPO_ROOT"
-  export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
   unset EXTASK_DATABASE_URL
-  exec "$PYTHON" -c "from infrastructure.cli import main; main()" serve \
+  exec "$PYTHON" -c "from extask.infrastructure.cli import main; main()" serve \
     --host 127.0.0.1 --port "$PORT" --database-url "sqlite:///$WORK_DIR/extask.db"
 ) >"$WORK_DIR/server.log" 2>&1 &
 SERVER_PID=$!

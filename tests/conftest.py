@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from infrastructure.bootstrap import Engine, build_engine
+from extask.infrastructure.bootstrap import Engine, build_engine
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure.persistence.database import settings_from_url
-from infrastructure.persistence.sql import Dialect, execute
+from extask.infrastructure.persistence.database import settings_from_url
+from extask.infrastructure.persistence.sql import Dialect, execute
 
 
 def run_sql(engine: Any, database_url: str, statement: str, params: Any = ()) -> list:

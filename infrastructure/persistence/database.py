@@ -39,8 +39,8 @@ def settings_from_url(url: str) -> DatabaseSettings:
                 "SQLITE_DBNAME": path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "CREATE_TABLE": "n",  # schema.create_tables does it
-                "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence.recorders:SQLiteExternalTaskRecorder",
-                "TRACKING_RECORDER_TOPIC": "infrastructure.persistence.recorders:SQLiteHistoryRecorder",
+                "APPLICATION_RECORDER_TOPIC": "extask.infrastructure.persistence.recorders:SQLiteExternalTaskRecorder",
+                "TRACKING_RECORDER_TOPIC": "extask.infrastructure.persistence.recorders:SQLiteHistoryRecorder",
             },
         )
     if parts.scheme in ("postgresql", "postgres"):
@@ -63,8 +63,8 @@ def settings_from_url(url: str) -> DatabaseSettings:
                 "POSTGRES_LOCK_TIMEOUT": "30",
                 "POSTGRES_CONNECT_TIMEOUT": "5",
                 "CREATE_TABLE": "n",  # schema.create_tables does it, under a lock
-                "APPLICATION_RECORDER_TOPIC": "infrastructure.persistence.recorders:PostgresExternalTaskRecorder",
-                "TRACKING_RECORDER_TOPIC": "infrastructure.persistence.recorders:PostgresHistoryRecorder",
+                "APPLICATION_RECORDER_TOPIC": "extask.infrastructure.persistence.recorders:PostgresExternalTaskRecorder",
+                "TRACKING_RECORDER_TOPIC": "extask.infrastructure.persistence.recorders:PostgresHistoryRecorder",
             },
         )
     raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///path or postgresql://...")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.dto import HistoricIncidentDTO
-from application.queries import HistoricIncidentQuery, Page
-from domain.external_task import epoch_millis
-from infrastructure.persistence.query_building import Filters, order_by, paging
-from infrastructure.persistence.sql import from_epoch_ms
+from extask.application.dto import HistoricIncidentDTO
+from extask.application.queries import HistoricIncidentQuery, Page
+from extask.domain.external_task import epoch_millis
+from extask.infrastructure.persistence.query_building import Filters, order_by, paging
+from extask.infrastructure.persistence.sql import from_epoch_ms
 
 COLUMNS = (
     "id, create_time, end_time, state, incident_type, incident_message, configuration, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure.persistence.sql import Dialect
+from extask.infrastructure.persistence.sql import Dialect
 
 PROJECTION_NAME = "history"
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from domain.external_task import ExternalTask, epoch_millis
-from infrastructure.persistence.history_tables import (
+from extask.domain.external_task import ExternalTask, epoch_millis
+from extask.infrastructure.persistence.history_tables import (
     LOG_STATE_CREATED,
     LOG_STATE_DELETED,
     LOG_STATE_FAILED,
     LOG_STATE_SUCCESSFUL,
 )
-from infrastructure.persistence.sql import Dialect, execute
+from extask.infrastructure.persistence.sql import Dialect, execute
 
 STATE_COLUMNS = (
     "id", "topic_name", "worker_id", "priority", "retries", "error_details", "activity_id",

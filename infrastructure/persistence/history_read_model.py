@@ -14,21 +14,21 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from application.dto import HistoricExternalTaskLogDTO, HistoricIncidentDTO
-from application.errors import ApplicationError
-from application.event_store import ExternalTaskEventStore
-from application.queries import HistoricExternalTaskLogQuery, HistoricIncidentQuery, Page
-from infrastructure.persistence import historic_incident_queries as historic_incidents
-from infrastructure.persistence.history_position import PROJECTION_NAME, HistoryPosition
-from infrastructure.persistence.history_projection import HistoryProjection, SqlHistoryStore
-from infrastructure.persistence.history_tables import (
+from extask.application.dto import HistoricExternalTaskLogDTO, HistoricIncidentDTO
+from extask.application.errors import ApplicationError
+from extask.application.event_store import ExternalTaskEventStore
+from extask.application.queries import HistoricExternalTaskLogQuery, HistoricIncidentQuery, Page
+from extask.infrastructure.persistence import historic_incident_queries as historic_incidents
+from extask.infrastructure.persistence.history_position import PROJECTION_NAME, HistoryPosition
+from extask.infrastructure.persistence.history_projection import HistoryProjection, SqlHistoryStore
+from extask.infrastructure.persistence.history_tables import (
     LOG_STATE_CREATED,
     LOG_STATE_DELETED,
     LOG_STATE_FAILED,
     LOG_STATE_SUCCESSFUL,
 )
-from infrastructure.persistence.query_building import Filters, order_by, paging
-from infrastructure.persistence.sql import Dialect, from_epoch_ms
+from extask.infrastructure.persistence.query_building import Filters, order_by, paging
+from extask.infrastructure.persistence.sql import Dialect, from_epoch_ms
 
 BATCH_SIZE = 500
 CATCH_UP_TIMEOUT_SECONDS = 30.0

@@ -35,16 +35,16 @@ import psycopg_pool
 from eventsourcing.persistence import StoredEvent
 from psycopg import pq
 
-from application.errors import BadRequest
-from infrastructure.persistence.postgres_connections import still_open
-from infrastructure.persistence.runtime_projection import (
+from extask.application.errors import BadRequest
+from extask.infrastructure.persistence.postgres_connections import still_open
+from extask.infrastructure.persistence.runtime_projection import (
     DELETION_KEYS,
     LOCK_COLUMNS,
     RUNTIME_COLUMNS,
     RuntimeChanges,
 )
-from infrastructure.persistence.runtime_tables import RUNTIME_KEYS
-from infrastructure.persistence.sql import Dialect
+from extask.infrastructure.persistence.runtime_tables import RUNTIME_KEYS
+from extask.infrastructure.persistence.sql import Dialect
 
 # Versioned: server processes of different versions on one schema each call the function that
 # reads their documents (version 2 added the lock-only updates).

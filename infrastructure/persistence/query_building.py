@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.queries import Page
-from infrastructure.persistence.sql import in_list
+from extask.application.queries import Page
+from extask.infrastructure.persistence.sql import in_list
 
 UNBOUNDED = 2**62
 

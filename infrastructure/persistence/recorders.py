@@ -32,9 +32,9 @@ from eventsourcing.sqlite import (
 )
 from psycopg.sql import SQL
 
-from application.errors import BadRequest
-from infrastructure.persistence.history_tables import HISTORY_TABLES
-from infrastructure.persistence.postgres_commit import (
+from extask.application.errors import BadRequest
+from extask.infrastructure.persistence.history_tables import HISTORY_TABLES
+from extask.infrastructure.persistence.postgres_commit import (
     MISSING_TASK_ROW_SQLSTATE,
     BatchPart,
     CommitChannel,
@@ -43,11 +43,11 @@ from infrastructure.persistence.postgres_commit import (
     commit_function,
     commit_statement,
 )
-from infrastructure.persistence.postgres_connections import hand_out_open_connections
-from infrastructure.persistence.runtime_projection import MissingTaskRow, RuntimeChanges, RuntimeProjection
-from infrastructure.persistence.runtime_tables import RUNTIME_TABLES, retire_indexes
-from infrastructure.persistence.sql import Dialect
-from infrastructure.persistence.unfinished_batches import create_index, select_unfinished
+from extask.infrastructure.persistence.postgres_connections import hand_out_open_connections
+from extask.infrastructure.persistence.runtime_projection import MissingTaskRow, RuntimeChanges, RuntimeProjection
+from extask.infrastructure.persistence.runtime_tables import RUNTIME_TABLES, retire_indexes
+from extask.infrastructure.persistence.sql import Dialect
+from extask.infrastructure.persistence.unfinished_batches import create_index, retire_index, select_unfinished
 
 # An aggregate a command saved, with the domain events it was saved with.
 Saved = tuple[Any, Sequence[Any]]
@@ -123,6 +123,7 @@ class SQLiteExternalTaskRecorder(SQLiteApplicationRecorder):
             *(self.dialect.sql(s) for s in RUNTIME_TABLES),
             *retire_indexes(self.dialect),
             create_index(self.events_table_name),
+            retire_index(),
         ]
 
     def _insert_events(
@@ -213,6 +214,7 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(commit_function(self.dialect, self.events_table_name)))
         self._events_table = f'"{self.datastore.schema}"."{self.events_table_name}"'
         self.sql_create_statements.append(SQL(create_index(self._events_table)))
+        self.sql_create_statements.append(SQL(retire_index(self.datastore.schema)))
         self._commit_channel = CommitChannel(self.datastore.pool, commit_statement(self.dialect))
         self._select_events_of_statement = (
             "SELECT originator_id, originator_version, topic, state "

@@ -27,11 +27,11 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from infrastructure.persistence.database import DatabaseSettings
-from infrastructure.persistence.history_position import HistoryPosition
-from infrastructure.persistence.history_projection import SqlHistoryStore
-from infrastructure.persistence.history_tables import HISTORY_KEYS, HISTORY_TABLES
-from infrastructure.persistence.replay_fold import (
+from extask.infrastructure.persistence.database import DatabaseSettings
+from extask.infrastructure.persistence.history_position import HistoryPosition
+from extask.infrastructure.persistence.history_projection import SqlHistoryStore
+from extask.infrastructure.persistence.history_tables import HISTORY_KEYS, HISTORY_TABLES
+from extask.infrastructure.persistence.replay_fold import (
     COLUMNS,
     EventReader,
     Partition,
@@ -42,9 +42,9 @@ from infrastructure.persistence.replay_fold import (
     fold_partition_in_worker,
     init_worker,
 )
-from infrastructure.persistence.runtime_projection import RuntimeProjection
-from infrastructure.persistence.runtime_tables import RUNTIME_KEYS, RUNTIME_TABLES
-from infrastructure.persistence.sql import Dialect
+from extask.infrastructure.persistence.runtime_projection import RuntimeProjection
+from extask.infrastructure.persistence.runtime_tables import RUNTIME_KEYS, RUNTIME_TABLES
+from extask.infrastructure.persistence.sql import Dialect
 
 FRESH_SUFFIX = "_replay"
 SWAP_LOCK_TIMEOUT = "60s"

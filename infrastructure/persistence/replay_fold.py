@@ -21,13 +21,13 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import tuple_row
 
-from application.event_store import ExternalTaskEventStore
-from domain.external_task import ExternalTask
-from domain.process_instance import ProcessInstance
-from infrastructure.persistence.database import DatabaseSettings
-from infrastructure.persistence.history_projection import HISTORY_COLUMNS, HistoryProjection, InMemoryHistoryStore
-from infrastructure.persistence.runtime_projection import RUNTIME_COLUMNS, RuntimeProjection
-from infrastructure.persistence.sql import Dialect
+from extask.application.event_store import ExternalTaskEventStore
+from extask.domain.external_task import ExternalTask
+from extask.domain.process_instance import ProcessInstance
+from extask.infrastructure.persistence.database import DatabaseSettings
+from extask.infrastructure.persistence.history_projection import HISTORY_COLUMNS, HistoryProjection, InMemoryHistoryStore
+from extask.infrastructure.persistence.runtime_projection import RUNTIME_COLUMNS, RuntimeProjection
+from extask.infrastructure.persistence.sql import Dialect
 
 COLUMNS = {**RUNTIME_COLUMNS, **HISTORY_COLUMNS}
 READ_BATCH = 10_000

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.external_task import ExternalTask, epoch_millis
-from domain.process_instance import ProcessInstance
-from infrastructure.persistence.runtime_tables import RUNTIME_KEYS
-from infrastructure.persistence.sql import Dialect, changed_rows, delete_where_in, executemany
-from infrastructure.persistence.task_query import variable_search_columns
+from extask.domain.external_task import ExternalTask, epoch_millis
+from extask.domain.process_instance import ProcessInstance
+from extask.infrastructure.persistence.runtime_tables import RUNTIME_KEYS
+from extask.infrastructure.persistence.sql import Dialect, changed_rows, delete_where_in, executemany
+from extask.infrastructure.persistence.task_query import variable_search_columns
 
 TASK_COLUMNS = (
     "id", "topic_name", "worker_id", "lock_expiration_time", "retries", "suspended", "priority",

@@ -7,19 +7,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from application.dto import (
+from extask.application.dto import (
     ExternalTaskDTO,
     FetchAndLockRequest,
     FetchTopic,
     IncidentDTO,
     ProcessInstanceDTO,
 )
-from application.queries import ExternalTaskQuery, IncidentQuery, Page, ProcessInstanceFilter
-from domain.external_task import epoch_millis
-from domain.variables import TypedValue
-from infrastructure.persistence.query_building import Filters, order_by, paging
-from infrastructure.persistence.sql import Dialect, from_epoch_ms, in_list
-from infrastructure.persistence.task_query import instance_filters, task_filters, task_order_by
+from extask.application.queries import ExternalTaskQuery, IncidentQuery, Page, ProcessInstanceFilter
+from extask.domain.external_task import epoch_millis
+from extask.domain.variables import TypedValue
+from extask.infrastructure.persistence.query_building import Filters, order_by, paging
+from extask.infrastructure.persistence.sql import Dialect, from_epoch_ms, in_list
+from extask.infrastructure.persistence.task_query import instance_filters, task_filters, task_order_by
 
 TASK_COLUMNS = (
     "id, topic_name, worker_id, lock_expiration_time, retries, suspended, priority, create_time, "

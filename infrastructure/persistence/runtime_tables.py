@@ -3,7 +3,7 @@
 Times are epoch milliseconds; variable values and value infos are JSON text.
 """
 
-from infrastructure.persistence.sql import Dialect
+from extask.infrastructure.persistence.sql import Dialect
 
 RUNTIME_TABLES = [
     """CREATE TABLE IF NOT EXISTS {ext_task} (

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from infrastructure.persistence.database import DatabaseSettings
+from extask.infrastructure.persistence.database import DatabaseSettings
 
 SCHEMA_LOCK_KEY = 0x65787461736B  # "extask": one lock for every schema's creation
 

@@ -18,15 +18,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from application.queries import (
+from extask.application.queries import (
     ExternalTaskQuery,
     ProcessInstanceFilter,
     VariableCondition,
 )
-from domain.external_task import epoch_millis
-from domain.variables import parse_camunda_date
-from infrastructure.persistence.query_building import Filters
-from infrastructure.persistence.sql import Dialect
+from extask.domain.external_task import epoch_millis
+from extask.domain.variables import parse_camunda_date
+from extask.infrastructure.persistence.query_building import Filters
+from extask.infrastructure.persistence.sql import Dialect
 
 SORT_COLUMNS = {
     "id": "id", "lockExpirationTime": "lock_expiration_time", "processInstanceId": "process_instance_id",

@@ -14,16 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
-from application.audit import AuditTrail
-from application.batches import BatchService
-from application.errors import ApplicationError
-from application.long_polling import LongPoller
-from application.service import ExternalTaskService
-from domain.variables import InvalidVariableValue
-from infrastructure.rest import errors, long_polling
-from infrastructure.rest.exit_signals import on_exit_signals
-from infrastructure.rest.openapi import document_camunda_errors
-from infrastructure.rest.routers import (
+from extask.application.audit import AuditTrail
+from extask.application.batches import BatchService
+from extask.application.errors import ApplicationError
+from extask.application.long_polling import LongPoller
+from extask.application.service import ExternalTaskService
+from extask.domain.variables import InvalidVariableValue
+from extask.infrastructure.rest import errors, long_polling
+from extask.infrastructure.rest.exit_signals import on_exit_signals
+from extask.infrastructure.rest.openapi import document_camunda_errors
+from extask.infrastructure.rest.routers import (
     batch,
     execution,
     external_task,
@@ -35,8 +35,8 @@ from infrastructure.rest.routers import (
     process_instance,
     task_audit,
 )
-from infrastructure.rest.wire import CamundaJSONResponse
-from infrastructure.rest.worker_commands import WorkerCommands
+from extask.infrastructure.rest.wire import CamundaJSONResponse
+from extask.infrastructure.rest.worker_commands import WorkerCommands
 
 REST_ROOT = "/engine-rest"
 

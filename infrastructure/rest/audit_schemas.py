@@ -15,9 +15,9 @@ from uuid import UUID
 from pydantic import Field
 from pydantic.alias_generators import to_camel
 
-from application.audit import TaskEventDTO
-from infrastructure.rest import wire
-from infrastructure.rest.schemas import CamundaDate, RequestModel, RequiredQueryDate, ResponseModel
+from extask.application.audit import TaskEventDTO
+from extask.infrastructure.rest import wire
+from extask.infrastructure.rest.schemas import CamundaDate, RequestModel, RequiredQueryDate, ResponseModel
 
 
 class TaskEvent(ResponseModel):

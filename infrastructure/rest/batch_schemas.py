@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from application.dto import BatchDTO
-from application.errors import BadRequest
-from application.queries import ProcessInstanceFilter, RetriesSelection
-from infrastructure.rest.query_schemas import ExternalTaskQueryBody
-from infrastructure.rest.schemas import CamundaDate, Int32, RequestModel, ResponseModel
+from extask.application.dto import BatchDTO
+from extask.application.errors import BadRequest
+from extask.application.queries import ProcessInstanceFilter, RetriesSelection
+from extask.infrastructure.rest.query_schemas import ExternalTaskQueryBody
+from extask.infrastructure.rest.schemas import CamundaDate, Int32, RequestModel, ResponseModel
 
 
 class _InstanceQuery(RequestModel):

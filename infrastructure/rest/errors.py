@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from application.errors import (
+from extask.application.errors import (
     ApplicationError,
     BadRequest,
     ConcurrentModification,
@@ -22,8 +22,8 @@ from application.errors import (
     NotFound,
     Suspended,
 )
-from domain.variables import InvalidVariableValue
-from infrastructure.rest.wire import CamundaJSONResponse, error_response
+from extask.domain.variables import InvalidVariableValue
+from extask.infrastructure.rest.wire import CamundaJSONResponse, error_response
 
 _STATUS = ((NotFound, 404), (BadRequest, 400), (Conflict, 400), (Suspended, 400), (ConcurrentModification, 500))
 

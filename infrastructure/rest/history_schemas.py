@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.dto import HistoricIncidentDTO
-from application.queries import HistoricExternalTaskLogQuery, HistoricIncidentQuery
-from infrastructure.rest.schemas import (
+from extask.application.dto import HistoricIncidentDTO
+from extask.application.queries import HistoricExternalTaskLogQuery, HistoricIncidentQuery
+from extask.infrastructure.rest.schemas import (
     CamundaDate,
     Int64,
     PageParams,

@@ -18,10 +18,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from application.dto import FetchAndLockRequest, LockedExternalTaskDTO
-from application.long_polling import LongPoller
-from application.service import ExternalTaskService
-from infrastructure.rest.exit_signals import on_exit_signals
+from extask.application.dto import FetchAndLockRequest, LockedExternalTaskDTO
+from extask.application.long_polling import LongPoller
+from extask.application.service import ExternalTaskService
+from extask.infrastructure.rest.exit_signals import on_exit_signals
 
 
 async def fetch_and_lock(

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from infrastructure.rest.schemas import CamundaError
+from extask.infrastructure.rest.schemas import CamundaError
 
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/CamundaError"}}}
 

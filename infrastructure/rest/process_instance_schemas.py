@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from application.dto import ProcessInstanceDTO
-from infrastructure.rest.schemas import ResponseModel
+from extask.application.dto import ProcessInstanceDTO
+from extask.infrastructure.rest.schemas import ResponseModel
 
 
 class ProcessInstance(ResponseModel):

@@ -13,16 +13,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from application.errors import BadRequest
-from application.queries import (
+from extask.application.errors import BadRequest
+from extask.application.queries import (
     EXTERNAL_TASK_SORT_KEYS,
     ExternalTaskQuery,
     VariableCondition,
 )
-from domain.errors import java_text as domain_java_text
-from infrastructure.rest import wire
-from infrastructure.rest.routers import query_sorting
-from infrastructure.rest.schemas import (
+from extask.domain.errors import java_text as domain_java_text
+from extask.infrastructure.rest import wire
+from extask.infrastructure.rest.routers import query_sorting
+from extask.infrastructure.rest.schemas import (
     Int64,
     PageParams,
     QueryDate,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict
 from pydantic.alias_generators import to_camel
 
-from application.dto import (
+from extask.application.dto import (
     ExternalTaskDTO,
     FetchAndLockRequest,
     FetchTopic,
@@ -25,8 +25,8 @@ from application.dto import (
     LockedExternalTaskDTO,
     NewExternalTask,
 )
-from application.queries import HistoricExternalTaskLogQuery, IncidentQuery, Page
-from infrastructure.rest import wire
+from extask.application.queries import HistoricExternalTaskLogQuery, IncidentQuery, Page
+from extask.infrastructure.rest import wire
 
 Int32 = Annotated[int, Strict(), Field(ge=-(2**31), le=2**31 - 1)]
 Int64 = Annotated[int, Strict(), Field(ge=-(2**63), le=2**63 - 1)]

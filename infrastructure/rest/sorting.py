@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from application.query_checks import effective_sorting
-from infrastructure.rest.routers import query_sorting
-from infrastructure.rest.schemas import SortingEntry, SortParams
+from extask.application.query_checks import effective_sorting
+from extask.infrastructure.rest.routers import query_sorting
+from extask.infrastructure.rest.schemas import SortingEntry, SortParams
 
 
 def body_sorting(

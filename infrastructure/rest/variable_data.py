@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from starlette.responses import Response
 
-from application.errors import BadRequest
-from domain.variables import TypedValue
+from extask.application.errors import BadRequest
+from extask.domain.variables import TypedValue
 
 OCTET_STREAM = "application/octet-stream"
 # java.net.URLEncoder leaves these unencoded (and Camunda turns its "+" for a space into "%20").

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from domain.variables import (
+from extask.domain.variables import (
     InvalidVariableValue,
     TypedValue,
     format_camunda_date,

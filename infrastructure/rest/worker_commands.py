@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from application.errors import ApplicationError
-from domain.variables import InvalidVariableValue
-from infrastructure.rest import errors
-from infrastructure.rest.routers import external_task
-from infrastructure.rest.schemas import (
+from extask.application.errors import ApplicationError
+from extask.domain.variables import InvalidVariableValue
+from extask.infrastructure.rest import errors
+from extask.infrastructure.rest.routers import external_task
+from extask.infrastructure.rest.schemas import (
     BpmnErrorRequest,
     CompleteRequest,
     ExtendLockRequest,
@@ -34,7 +34,7 @@ from infrastructure.rest.schemas import (
     FetchAndLockBody,
     LockedExternalTask,
 )
-from infrastructure.rest.wire import CamundaJSONResponse
+from extask.infrastructure.rest.wire import CamundaJSONResponse
 
 _LOCKED_TASKS = TypeAdapter(list[LockedExternalTask])
 

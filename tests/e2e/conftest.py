@@ -5,9 +5,9 @@ PostgreSQL (a fresh schema of its own, dropped afterwards), so each test module 
 per backend. Tests sharing a server stay independent by using their own topics and process
 instance ids (see the ``names`` fixture).
 
-The server runs as ``python -c "from infrastructure.cli import main; main()" serve ...`` with the
-interpreter running the tests: that is the same function the ``extask`` console script calls, and
-it works whether or not the project is installed (``pip install -e .[test]`` or a bare checkout).
+The server runs as ``python -c "from extask.infrastructure.cli import main; main()" serve ...`` with the
+interpreter running the tests: that is the same function the ``extask`` console script calls, from
+the installed project (``pip install -e '.[test]'``), with nothing of the checkout on its path.
 Readiness is ``GET /engine-rest/version`` answering 200, polled with a short timeout per attempt
 under an overall deadline; if the process dies or never answers, the test fails with its stderr.
 """
@@ -116,7 +116,7 @@ def server_command(port: int, database_url: str, *options: str) -> list[str]:
     return [
         sys.executable,
         "-c",
-        "from infrastructure.cli import main; main()",
+        "from extask.infrastructure.cli import main; main()",
         "serve",
         "--host",
         HOST,
@@ -131,7 +131,6 @@ def server_command(port: int, database_url: str, *options: str) -> list[str]:
 def _server_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("EXTASK_DATABASE_URL", None)  # the command line says which database to use
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -139,7 +138,7 @@ def _server_environment() -> dict[str, str]:
 def run_extask(*arguments: str, timeout: float = CLI_TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
     """Run an ``extask`` command (``history``, ``replay`` ...) to its end, as an operator would."""
     return subprocess.run(
-        [sys.executable, "-c", "from infrastructure.cli import main; main()", *arguments],
+        [sys.executable, "-c", "from extask.infrastructure.cli import main; main()", *arguments],
         capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=_server_environment(), check=False,
     )
 

@@ -15,7 +15,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from infrastructure.bootstrap import build_engine
+from extask.infrastructure.bootstrap import build_engine
 from tests.e2e.conftest import _stop, start_server
 
 # Seen here: the batch had 200 tasks' outcomes when the stopping server let it go, so the rest

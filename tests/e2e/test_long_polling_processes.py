@@ -27,8 +27,8 @@ import httpx
 import psycopg
 import pytest
 
-from application.dto import NewExternalTask
-from infrastructure.bootstrap import build_engine
+from extask.application.dto import NewExternalTask
+from extask.infrastructure.bootstrap import build_engine
 from tests.conftest import postgres_url
 from tests.e2e.conftest import Names, _stop, start_server
 

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 
-from infrastructure.persistence.database import settings_from_url
-from infrastructure.persistence.sql import Dialect
+from extask.infrastructure.persistence.database import settings_from_url
+from extask.infrastructure.persistence.sql import Dialect
 from tests.e2e.conftest import Names, RunningServer, run_extask
 
 WORKERS = 3

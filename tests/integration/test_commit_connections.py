@@ -11,10 +11,10 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from application.queries import ExternalTaskQuery, HistoricExternalTaskLogQuery
-from infrastructure.bootstrap import Engine, build_engine
-from infrastructure.persistence.database import settings_from_url
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.application.queries import ExternalTaskQuery, HistoricExternalTaskLogQuery
+from extask.infrastructure.bootstrap import Engine, build_engine
+from extask.infrastructure.persistence.database import settings_from_url
 
 pytestmark = pytest.mark.postgres
 

@@ -16,8 +16,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from infrastructure.bootstrap import build_engine
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.infrastructure.bootstrap import build_engine
 
 pytestmark = pytest.mark.postgres
 

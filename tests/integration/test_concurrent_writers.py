@@ -8,7 +8,7 @@ from collections import Counter
 from uuid import UUID
 from concurrent.futures import ThreadPoolExecutor
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
 
 
 def test_commands_racing_on_one_task_all_get_through(service, engine):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic
-from infrastructure.bootstrap import build_engine
-from infrastructure.persistence.database import settings_from_url
+from extask.application.dto import FetchAndLockRequest, FetchTopic
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.persistence.database import settings_from_url
 
 pytestmark = pytest.mark.postgres
 

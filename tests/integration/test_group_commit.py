@@ -12,12 +12,12 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from application.dto import NewExternalTask
-from domain.external_task import ExternalTask
-from domain.process_instance import ProcessInstance
-from infrastructure.bootstrap import build_engine
-from infrastructure.persistence.database import settings_from_url
-from infrastructure.persistence.runtime_projection import MissingTaskRow
+from extask.application.dto import NewExternalTask
+from extask.domain.external_task import ExternalTask
+from extask.domain.process_instance import ProcessInstance
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.persistence.database import settings_from_url
+from extask.infrastructure.persistence.runtime_projection import MissingTaskRow
 from tests.engine_sql import run_sql
 
 

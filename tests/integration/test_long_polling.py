@@ -22,10 +22,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from application.long_polling import PollRejectedByShutdown, TooManyParkedPolls
-from infrastructure.bootstrap import Engine, build_engine
-from infrastructure.sqlite_notifications import SqliteSignal
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.application.long_polling import PollRejectedByShutdown, TooManyParkedPolls
+from extask.infrastructure.bootstrap import Engine, build_engine
+from extask.infrastructure.sqlite_notifications import SqliteSignal
 from tests.conftest import postgres_url
 
 BOUND = 5.0  # seconds: the most any wake-up below may take

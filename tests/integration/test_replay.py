@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from application.queries import HistoricExternalTaskLogQuery, Page
-from infrastructure.bootstrap import build_engine
-from infrastructure.persistence.database import settings_from_url
-from infrastructure.persistence.replay import ReplayInProgress
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.application.queries import HistoricExternalTaskLogQuery, Page
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.persistence.database import settings_from_url
+from extask.infrastructure.persistence.replay import ReplayInProgress
 from tests.engine_sql import run_sql
 
 READ_MODEL_TABLES = (

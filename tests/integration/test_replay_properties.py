@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from application.errors import ApplicationError, NotFound
-from infrastructure.bootstrap import build_engine
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.application.errors import ApplicationError, NotFound
+from extask.infrastructure.bootstrap import build_engine
 from tests.conftest import FixedClock, postgres_url
 
 TOPICS = ("invoice", "shipping")

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from infrastructure.bootstrap import build_engine
-from infrastructure.persistence.database import settings_from_url
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.persistence.database import settings_from_url
 from tests.engine_sql import run_sql
 
 

@@ -12,11 +12,11 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from application.errors import NotFound
-from application.queries import HistoricExternalTaskLogQuery, Page
-from domain.external_task import ExternalTask
-from domain.variables import TypedValue
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.application.errors import NotFound
+from extask.application.queries import HistoricExternalTaskLogQuery, Page
+from extask.domain.external_task import ExternalTask
+from extask.domain.variables import TypedValue
 
 WORKER = "aWorkerId"
 TOPIC = "invoice"

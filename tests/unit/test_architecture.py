@@ -1,7 +1,8 @@
 """The layering rule of DESIGN.md: imports point inward (infrastructure -> application -> domain).
 
 The domain may use only the standard library and ``eventsourcing.domain``; the application layer
-may use the domain and the event-sourcing library, never the infrastructure.
+may use the domain and the event-sourcing library, never the infrastructure. Every layer is
+imported under the one root ``extask``, never as a top-level package of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ def imported_modules(package: str) -> list[tuple[str, str]]:
     return found
 
 
+LAYERS = ("domain", "application", "infrastructure")
+
+
+def layer(module: str) -> str | None:
+    """The layer an import names (``extask.application.dto`` -> ``application``), or None."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "extask" and len(parts) > 1 else None
+
+
 def is_stdlib(module: str) -> bool:
     return module.split(".")[0] in sys.stdlib_module_names or module == "__future__"
 
@@ -34,18 +44,24 @@ def test_the_domain_depends_only_on_the_standard_library_and_eventsourcing_domai
     offending = [
         (path, module)
         for path, module in imported_modules("domain")
-        if not (is_stdlib(module) or module == "eventsourcing.domain" or module.split(".")[0] == "domain")
+        if not (is_stdlib(module) or module == "eventsourcing.domain" or layer(module) == "domain")
     ]
     assert offending == []
 
 
 @pytest.mark.parametrize("package", ["domain", "application"])
 def test_inner_layers_never_import_the_infrastructure(package):
-    assert [(p, m) for p, m in imported_modules(package) if m.split(".")[0] == "infrastructure"] == []
+    assert [(p, m) for p, m in imported_modules(package) if layer(m) == "infrastructure"] == []
 
 
 def test_the_domain_never_imports_the_application_layer():
-    assert [(p, m) for p, m in imported_modules("domain") if m.split(".")[0] == "application"] == []
+    assert [(p, m) for p, m in imported_modules("domain") if layer(m) == "application"] == []
+
+
+@pytest.mark.parametrize("folder", [*LAYERS, "tests", "scripts"])
+def test_the_layers_are_imported_under_the_extask_root_only(folder):
+    """A bare ``import domain`` would find an embedding application's package of that name."""
+    assert [(p, m) for p, m in imported_modules(folder) if m.split(".")[0] in LAYERS] == []
 
 
 def test_every_module_starts_with_a_docstring():

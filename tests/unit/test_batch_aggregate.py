@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
-from domain.batch import SET_EXTERNAL_TASK_RETRIES, Batch
+from extask.domain.batch import SET_EXTERNAL_TASK_RETRIES, Batch
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 LATER = NOW + timedelta(seconds=1)

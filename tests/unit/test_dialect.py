@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infrastructure.persistence.sql import Dialect
+from extask.infrastructure.persistence.sql import Dialect
 
 
 def test_tables_are_qualified_by_schema_on_postgres_only():

@@ -11,10 +11,10 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import JSONTranscoder
 
-from application.event_store import ExternalTaskEventStore
-from domain.batch import Batch
-from domain.external_task import ExternalTask
-from domain.process_instance import ProcessInstance
+from extask.application.event_store import ExternalTaskEventStore
+from extask.domain.batch import Batch
+from extask.domain.external_task import ExternalTask
+from extask.domain.process_instance import ProcessInstance
 from tests.unit.test_event_versioning import domain_aggregates, event_classes
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)

@@ -17,10 +17,10 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 
-import domain
-from domain.batch import Batch
-from domain.external_task import ExternalTask
-from domain.process_instance import ProcessInstance
+from extask import domain
+from extask.domain.batch import Batch
+from extask.domain.external_task import ExternalTask
+from extask.domain.process_instance import ProcessInstance
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 WORKER = "aWorkerId"

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from infrastructure.rest.app import create_app
-from infrastructure.rest.exit_signals import on_exit_signals
+from extask.infrastructure.rest.app import create_app
+from extask.infrastructure.rest.exit_signals import on_exit_signals
 
 BOUND = 5.0  # s: the most the signal may take to arrive
 

@@ -9,7 +9,7 @@ from uuid import uuid4, uuid5
 
 import pytest
 
-from domain.errors import (
+from extask.domain.errors import (
     NoOpenIncident,
     InvalidArgument,
     LockedByOtherWorker,
@@ -17,7 +17,7 @@ from domain.errors import (
     TaskRemoved,
     TaskSuspended,
 )
-from domain.external_task import ERROR_MESSAGE_MAX_LENGTH, ExternalTask, epoch_millis
+from extask.domain.external_task import ERROR_MESSAGE_MAX_LENGTH, ExternalTask, epoch_millis
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 WORKER = "aWorkerId"

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from application.errors import BadRequest
-from application.group_commit import GroupCommitter
+from extask.application.errors import BadRequest
+from extask.application.group_commit import GroupCommitter
 
 
 class FakeDatabase:

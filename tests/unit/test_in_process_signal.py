@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from application.async_waiter import AsyncWaiter
-from infrastructure.notifications import InProcessSignal
+from extask.application.async_waiter import AsyncWaiter
+from extask.infrastructure.notifications import InProcessSignal
 
 BOUND = 5.0  # seconds; every wait below ends long before unless something is broken
 

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic, LockedExternalTaskDTO
-from application.errors import BadRequest
-from application.long_polling import LongPoller, PollRejectedByShutdown, TooManyParkedPolls
+from extask.application.dto import FetchAndLockRequest, FetchTopic, LockedExternalTaskDTO
+from extask.application.errors import BadRequest
+from extask.application.long_polling import LongPoller, PollRejectedByShutdown, TooManyParkedPolls
 
 START = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 REQUEST = FetchAndLockRequest(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from domain.external_task import epoch_millis
-from infrastructure.persistence.sql import from_epoch_ms
+from extask.domain.external_task import epoch_millis
+from extask.infrastructure.persistence.sql import from_epoch_ms
 
 
 def test_epoch_milliseconds_become_aware_utc():

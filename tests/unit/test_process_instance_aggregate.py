@@ -7,7 +7,7 @@ from uuid import uuid5
 
 import pytest
 
-from domain.process_instance import PROCESS_INSTANCE_NAMESPACE, ProcessInstance, ProcessInstanceDeleted
+from extask.domain.process_instance import PROCESS_INSTANCE_NAMESPACE, ProcessInstance, ProcessInstanceDeleted
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 LATER = NOW + timedelta(seconds=1)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from domain.external_task import ExternalTask, epoch_millis
-from domain.process_instance import ProcessInstance
-from infrastructure.persistence.runtime_projection import RuntimeProjection
-from infrastructure.persistence.sql import Dialect
+from extask.domain.external_task import ExternalTask, epoch_millis
+from extask.domain.process_instance import ProcessInstance
+from extask.infrastructure.persistence.runtime_projection import RuntimeProjection
+from extask.infrastructure.persistence.sql import Dialect
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 WORKER = "aWorkerId"

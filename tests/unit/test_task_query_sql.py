@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure.persistence.task_query import like_to_glob, variable_search_columns
+from extask.infrastructure.persistence.task_query import like_to_glob, variable_search_columns
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
-"""Specification of typed variable values (domain.variables)."""
+"""Specification of typed variable values (extask.domain.variables)."""
 
 import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from domain.variables import (
+from extask.domain.variables import (
     TYPE_NAMES,
     InvalidVariableValue,
     TypedValue,

@@ -1,4 +1,4 @@
-"""Specification of the Camunda wire format (infrastructure.rest.wire)."""
+"""Specification of the Camunda wire format (extask.infrastructure.rest.wire)."""
 
 import asyncio
 import json
@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from domain.variables import InvalidVariableValue, TypedValue
-from infrastructure.rest.wire import (
+from extask.domain.variables import InvalidVariableValue, TypedValue
+from extask.infrastructure.rest.wire import (
     CamundaJSONResponse,
     error_body,
     error_response,

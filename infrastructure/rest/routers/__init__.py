@@ -1,6 +1,6 @@
 """One router per REST resource, plus the small helpers they share.
 
-Each router module exposes a module-level ``router``; ``infrastructure.rest.app`` mounts them
+Each router module exposes a module-level ``router``; ``extask.infrastructure.rest.app`` mounts them
 all under ``/engine-rest`` and puts the service on ``app.state``, where the ``Service``
 dependency finds it.
 """
@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
-from application.errors import BadRequest, NotFound
-from application.queries import SORT_ORDERS
-from application.service import ExternalTaskService
-from infrastructure.rest.schemas import SortParams
+from extask.application.errors import BadRequest, NotFound
+from extask.application.queries import SORT_ORDERS
+from extask.application.service import ExternalTaskService
+from extask.infrastructure.rest.schemas import SortParams
 
 
 async def _service(request: Request) -> ExternalTaskService:

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from application.batches import BatchService
-from infrastructure.rest.batch_schemas import Batch
-from infrastructure.rest.routers import optional_component
+from extask.application.batches import BatchService
+from extask.infrastructure.rest.batch_schemas import Batch
+from extask.infrastructure.rest.routers import optional_component
 
 router = APIRouter(prefix="/batch", tags=["Batch"])
 

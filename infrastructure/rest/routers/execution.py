@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from infrastructure.rest.routers import Service
-from infrastructure.rest.routers.process_instance import BINARY
-from infrastructure.rest.variable_data import binary_response
+from extask.infrastructure.rest.routers import Service
+from extask.infrastructure.rest.routers.process_instance import BINARY
+from extask.infrastructure.rest.variable_data import binary_response
 
 router = APIRouter(prefix="/execution", tags=["Execution"])
 

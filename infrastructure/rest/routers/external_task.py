@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from application.errors import BadRequest
-from infrastructure.rest import long_polling
-from infrastructure.rest.routers import NO_CONTENT, CamundaTextResponse, Service, no_content, text_or_no_content
-from infrastructure.rest.schemas import (
+from extask.application.errors import BadRequest
+from extask.infrastructure.rest import long_polling
+from extask.infrastructure.rest.routers import NO_CONTENT, CamundaTextResponse, Service, no_content, text_or_no_content
+from extask.infrastructure.rest.schemas import (
     MAX_ASYNC_RESPONSE_TIMEOUT,
     BpmnErrorRequest,
     CompleteRequest,

@@ -12,16 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from application.errors import BadRequest
-from infrastructure.rest.batch_schemas import Batch, SetRetriesForExternalTasksRequest
-from infrastructure.rest.query_schemas import (
+from extask.application.errors import BadRequest
+from extask.infrastructure.rest.batch_schemas import Batch, SetRetriesForExternalTasksRequest
+from extask.infrastructure.rest.query_schemas import (
     ExternalTaskQueryBody,
     ExternalTaskQueryCriteria,
     ExternalTaskQueryParams,
 )
-from infrastructure.rest.routers import NO_CONTENT, Service, no_content
-from infrastructure.rest.routers.batch import Batches
-from infrastructure.rest.schemas import (
+from extask.infrastructure.rest.routers import NO_CONTENT, Service, no_content
+from extask.infrastructure.rest.routers.batch import Batches
+from extask.infrastructure.rest.schemas import (
     CountResponse,
     ExternalTask,
     PageParams,

@@ -8,18 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from application.queries import HISTORIC_LOG_SORT_KEYS, HistoricExternalTaskLogQuery
-from infrastructure.rest.routers import CamundaTextResponse, Service, query_sorting, text_or_no_content
-from infrastructure.rest.routers.external_task import TEXT_OR_EMPTY
-from infrastructure.rest.history_schemas import HistoricExternalTaskLogQueryBody
-from infrastructure.rest.schemas import (
+from extask.application.queries import HISTORIC_LOG_SORT_KEYS, HistoricExternalTaskLogQuery
+from extask.infrastructure.rest.routers import CamundaTextResponse, Service, query_sorting, text_or_no_content
+from extask.infrastructure.rest.routers.external_task import TEXT_OR_EMPTY
+from extask.infrastructure.rest.history_schemas import HistoricExternalTaskLogQueryBody
+from extask.infrastructure.rest.schemas import (
     CountResponse,
     HistoricExternalTaskLog,
     HistoricExternalTaskLogCriteria,
     HistoricExternalTaskLogParams,
     PageParams,
 )
-from infrastructure.rest.sorting import body_sorting
+from extask.infrastructure.rest.sorting import body_sorting
 
 router = APIRouter(prefix="/history/external-task-log", tags=["Historic External Task Log"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from application.queries import HISTORIC_INCIDENT_SORT_KEYS
-from infrastructure.rest.history_schemas import HistoricIncident, HistoricIncidentCriteria, HistoricIncidentParams
-from infrastructure.rest.routers import Service, query_sorting
-from infrastructure.rest.schemas import CountResponse
+from extask.application.queries import HISTORIC_INCIDENT_SORT_KEYS
+from extask.infrastructure.rest.history_schemas import HistoricIncident, HistoricIncidentCriteria, HistoricIncidentParams
+from extask.infrastructure.rest.routers import Service, query_sorting
+from extask.infrastructure.rest.schemas import CountResponse
 
 router = APIRouter(prefix="/history/incident", tags=["Historic Incident"])
 

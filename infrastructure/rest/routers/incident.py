@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from application.errors import BadRequest, NotFound
-from application.queries import INCIDENT_SORT_KEYS, IncidentQuery
-from infrastructure.rest.routers import NO_CONTENT, Service, no_content, query_sorting
-from infrastructure.rest.schemas import AnnotationRequest, CountResponse, Incident, IncidentCriteria, IncidentParams
+from extask.application.errors import BadRequest, NotFound
+from extask.application.queries import INCIDENT_SORT_KEYS, IncidentQuery
+from extask.infrastructure.rest.routers import NO_CONTENT, Service, no_content, query_sorting
+from extask.infrastructure.rest.schemas import AnnotationRequest, CountResponse, Incident, IncidentCriteria, IncidentParams
 
 router = APIRouter(prefix="/incident", tags=["Incident"])
 

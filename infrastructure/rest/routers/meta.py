@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infrastructure.rest.schemas import VersionResponse
+from extask.infrastructure.rest.schemas import VersionResponse
 
 CAMUNDA_API_VERSION = "7.24.0"
 

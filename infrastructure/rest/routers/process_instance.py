@@ -8,18 +8,18 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from application.errors import BadRequest
-from domain.variables import InvalidVariableValue
-from infrastructure.rest import wire
-from infrastructure.rest.process_instance_schemas import ProcessInstance
-from infrastructure.rest.routers import NO_CONTENT, Service, no_content
-from infrastructure.rest.schemas import (
+from extask.application.errors import BadRequest
+from extask.domain.variables import InvalidVariableValue
+from extask.infrastructure.rest import wire
+from extask.infrastructure.rest.process_instance_schemas import ProcessInstance
+from extask.infrastructure.rest.routers import NO_CONTENT, Service, no_content
+from extask.infrastructure.rest.schemas import (
     ProcessVariablesModificationRequest,
     SuspensionStateRequest,
     VariableValue,
     variables_in,
 )
-from infrastructure.rest.variable_data import binary_response
+from extask.infrastructure.rest.variable_data import binary_response
 
 router = APIRouter(prefix="/process-instance", tags=["Process Instance"])
 

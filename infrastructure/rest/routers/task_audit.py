@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from application.audit import AuditTrail
-from infrastructure.rest.audit_schemas import StateAtParams, TaskEvent
-from infrastructure.rest.routers import optional_component
-from infrastructure.rest.schemas import ExternalTask
+from extask.application.audit import AuditTrail
+from extask.infrastructure.rest.audit_schemas import StateAtParams, TaskEvent
+from extask.infrastructure.rest.routers import optional_component
+from extask.infrastructure.rest.schemas import ExternalTask
 
 router = APIRouter(prefix="/history/external-task", tags=["External Task Audit"])
 

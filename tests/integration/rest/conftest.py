@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from rest_support import BASE_URL, TestClient
 
-from infrastructure.bootstrap import Engine, build_engine
-from infrastructure.rest.app import create_app, serve
+from extask.infrastructure.bootstrap import Engine, build_engine
+from extask.infrastructure.rest.app import create_app, serve
 
 
 class Api:

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from rest_support import BASE_URL, TestClient, assert_error
 
-from application.errors import ConcurrentModification
-from infrastructure.bootstrap import Engine, build_engine
-from infrastructure.rest.app import create_app
+from extask.application.errors import ConcurrentModification
+from extask.infrastructure.bootstrap import Engine, build_engine
+from extask.infrastructure.rest.app import create_app
 
 W, OTHER = "w", "intruder"
 SUSPENDED = "ENGINE-03043 ExternalTask with id '{id}' is suspended."

@@ -27,10 +27,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
-from application.queries import HistoricExternalTaskLogQuery, IncidentQuery
-from infrastructure.bootstrap import build_engine
-from infrastructure.rest.app import REST_ROOT, create_app, serve
+from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
+from extask.application.queries import HistoricExternalTaskLogQuery, IncidentQuery
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.rest.app import REST_ROOT, create_app, serve
 
 MAX_EXAMPLES = 10
 MAX_POLL_MS = 20

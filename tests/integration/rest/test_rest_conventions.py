@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from rest_support import BASE_URL, TestClient, assert_error, assert_no_content
 
-from application.errors import BadRequest, ConcurrentModification, Conflict, NotFound, Suspended
-from infrastructure.rest.app import create_app
+from extask.application.errors import BadRequest, ConcurrentModification, Conflict, NotFound, Suspended
+from extask.infrastructure.rest.app import create_app
 
 
 class TestVersion:

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from rest_support import BASE_URL, TestClient, assert_error
 
-from application.dto import NewExternalTask
-from infrastructure.bootstrap import Engine, build_engine
-from infrastructure.rest.app import create_app
+from extask.application.dto import NewExternalTask
+from extask.infrastructure.bootstrap import Engine, build_engine
+from extask.infrastructure.rest.app import create_app
 
 BOUND = 5.0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from rest_support import BASE_URL, TestClient, assert_error, assert_no_content
 
-from infrastructure.rest.app import create_app
+from extask.infrastructure.rest.app import create_app
 
 EVENT_FIELDS = {"type", "aggregateVersion", "schemaVersion", "timestamp", "data"}
 T0 = "2025-01-02T03:04:05.000+0000"  # the FixedClock's first moment

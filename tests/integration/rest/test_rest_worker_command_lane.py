@@ -16,8 +16,8 @@ from fastapi import FastAPI
 
 from rest_support import BASE_URL, TestClient
 
-from infrastructure.bootstrap import build_engine
-from infrastructure.rest.app import create_app
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.rest.app import create_app
 
 W = "worker-1"
 LOCKED = {"workerId": W, "maxTasks": 5, "topics": [{"topicName": "t", "lockDuration": 60_000}]}

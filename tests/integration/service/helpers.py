@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from application.dto import (
+from extask.application.dto import (
     ExternalTaskDTO,
     FetchAndLockRequest,
     FetchTopic,
@@ -22,9 +22,9 @@ from application.dto import (
     LockedExternalTaskDTO,
     NewExternalTask,
 )
-from application.errors import ApplicationError
-from application.queries import HistoricExternalTaskLogQuery, IncidentQuery
-from domain.external_task import epoch_millis  # noqa: F401  (re-exported for the tests)
+from extask.application.errors import ApplicationError
+from extask.application.queries import HistoricExternalTaskLogQuery, IncidentQuery
+from extask.domain.external_task import epoch_millis  # noqa: F401  (re-exported for the tests)
 
 # The constants of Camunda's ExternalTaskServiceTest.
 WORKER_ID = "aWorkerId"

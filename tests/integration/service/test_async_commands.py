@@ -13,8 +13,8 @@ import threading
 import anyio.to_thread
 import pytest
 
-from application.errors import Conflict, NotFound
-from infrastructure.bootstrap import build_engine
+from extask.application.errors import Conflict, NotFound
+from extask.infrastructure.bootstrap import build_engine
 
 from .helpers import (
     ANOTHER_WORKER_ID,

@@ -13,8 +13,8 @@ from uuid import uuid4
 
 import pytest
 
-from application.errors import NotFound
-from domain.process_instance import ProcessInstance
+from extask.application.errors import NotFound
+from extask.domain.process_instance import ProcessInstance
 
 from .helpers import LOCK_TIME, WORKER_ID, create_task, events_of, fetch_one, raises
 

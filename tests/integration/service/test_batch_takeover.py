@@ -16,13 +16,13 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from application.batches import BATCH_LEASE, BatchService
-from application.dto import NewExternalTask
-from application.queries import ExternalTaskQuery, RetriesSelection
-from domain.batch import Batch
-from infrastructure.bootstrap import build_engine
-from infrastructure.persistence.database import settings_from_url
-from infrastructure.persistence.unfinished_batches import INDEX_NAME, select_unfinished
+from extask.application.batches import BATCH_LEASE, BatchService
+from extask.application.dto import NewExternalTask
+from extask.application.queries import ExternalTaskQuery, RetriesSelection
+from extask.domain.batch import Batch
+from extask.infrastructure.bootstrap import build_engine
+from extask.infrastructure.persistence.database import settings_from_url
+from extask.infrastructure.persistence.unfinished_batches import INDEX_NAME, select_unfinished
 
 from .helpers import TOPIC_NAME, event_names
 
@@ -129,7 +129,7 @@ class TestTakingUp:
     def test_a_batch_found_by_several_engines_is_run_by_one(self, engine, other_engine, task_ids, clock, caplog):
         batch_id = left_standing(engine, task_ids, clock, done=0, interrupted=True)
 
-        with caplog.at_level(logging.WARNING, logger="application.batches"):
+        with caplog.at_level(logging.WARNING, logger="extask.application.batches"):
             taken = [e.batches.take_up_free_batches() for e in (engine, other_engine)]
             for e in (engine, other_engine):
                 e.batches.wait_for(batch_id, timeout=60)
@@ -258,7 +258,7 @@ class TestLettingGo:
             assert other_engine.batches.take_up_free_batches() == [batch.id]
             other_engine.batches.wait_for(batch.id, timeout=60)
 
-            with caplog.at_level(logging.WARNING, logger="application.batches"):
+            with caplog.at_level(logging.WARNING, logger="extask.application.batches"):
                 gated.release.set()
                 slow.wait_for(batch.id, timeout=60)
         finally:

@@ -8,8 +8,8 @@ Ported from Camunda's ExternalTaskServiceTest (spec 5.1 #124-#134, #136, #137).
 
 from __future__ import annotations
 
-from application.errors import BadRequest, Conflict, NotFound
-from domain.variables import TypedValue
+from extask.application.errors import BadRequest, Conflict, NotFound
+from extask.domain.variables import TypedValue
 
 from .helpers import (
     ANOTHER_WORKER_ID,

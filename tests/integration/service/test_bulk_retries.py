@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from application.dto import NewExternalTask
-from application.errors import BadRequest, NotFound
-from application.queries import (
+from extask.application.dto import NewExternalTask
+from extask.application.errors import BadRequest, NotFound
+from extask.application.queries import (
     ExternalTaskQuery,
     ProcessInstanceFilter,
     RetriesSelection,
 )
-from infrastructure.bootstrap import build_engine
+from extask.infrastructure.bootstrap import build_engine
 
 from .helpers import (
     ONE_TASK_PROCESS,

@@ -6,7 +6,7 @@ Ported from Camunda's ExternalTaskServiceTest (spec 5.1 #56-#61, #89, #90).
 
 from __future__ import annotations
 
-from application.errors import BadRequest, Conflict, NotFound
+from extask.application.errors import BadRequest, Conflict, NotFound
 
 from .helpers import ANOTHER_WORKER_ID, LOCK_TIME, WORKER_ID, create_task, fetch, fetch_one, logs, raises
 

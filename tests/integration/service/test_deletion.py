@@ -5,7 +5,7 @@ Ported from Camunda's ExternalTaskServiceTest (spec 5.1 #91, #101).
 
 from __future__ import annotations
 
-from application.errors import BadRequest, NotFound
+from extask.application.errors import BadRequest, NotFound
 
 from .helpers import WORKER_ID, create_task, fetch, historic_incidents, ids, incidents, logs, raises
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from application.dto import NewExternalTask
-from application.errors import ApplicationError, BadRequest, NotFound
+from extask.application.dto import NewExternalTask
+from extask.application.errors import ApplicationError, BadRequest, NotFound
 
 from .helpers import (
     ANOTHER_WORKER_ID,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from application.errors import BadRequest, Conflict, NotFound
+from extask.application.errors import BadRequest, Conflict, NotFound
 
 from .helpers import LOCK_TIME, WORKER_ID, create_task, epoch_millis, fetch_one, raises
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from application.dto import FetchAndLockRequest, FetchTopic
-from application.errors import BadRequest
-from application.unit_of_work import UnitOfWork
-from infrastructure.bootstrap import build_engine
+from extask.application.dto import FetchAndLockRequest, FetchTopic
+from extask.application.errors import BadRequest
+from extask.application.unit_of_work import UnitOfWork
+from extask.infrastructure.bootstrap import build_engine
 
 from .helpers import (
     ANOTHER_WORKER_ID,

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.errors import BadRequest, Conflict, NotFound
+from extask.application.errors import BadRequest, Conflict, NotFound
 
 from .helpers import ANOTHER_WORKER_ID, LOCK_TIME, WORKER_ID, fetch, ids, incidents, raises
 

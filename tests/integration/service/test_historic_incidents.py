@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from application.errors import BadRequest
-from application.queries import HISTORIC_INCIDENT_SORT_KEYS, HistoricIncidentQuery, Page
+from extask.application.errors import BadRequest
+from extask.application.queries import HISTORIC_INCIDENT_SORT_KEYS, HistoricIncidentQuery, Page
 
 from .helpers import WORKER_ID, create_task, failure_logs_newest_first, fetch, incidents, raises
 

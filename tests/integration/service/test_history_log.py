@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 
-from application.errors import NotFound
-from application.queries import HistoricExternalTaskLogQuery
+from extask.application.errors import NotFound
+from extask.application.queries import HistoricExternalTaskLogQuery
 
 from .helpers import LOCK_TIME, WORKER_ID, create_task, fetch, logs, raises
 

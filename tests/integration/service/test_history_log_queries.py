@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from application.dto import HistoricExternalTaskLogDTO
-from application.errors import BadRequest
-from application.queries import HistoricExternalTaskLogQuery, Page
+from extask.application.dto import HistoricExternalTaskLogDTO
+from extask.application.errors import BadRequest
+from extask.application.queries import HistoricExternalTaskLogQuery, Page
 
 from .helpers import WORKER_ID, create_task, fetch, raises
 

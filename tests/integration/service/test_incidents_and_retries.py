@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 
-from application.errors import BadRequest, NotFound
+from extask.application.errors import BadRequest, NotFound
 
 from .helpers import (
     LOCK_TIME,

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.errors import BadRequest, NotFound
+from extask.application.errors import BadRequest, NotFound
 
 from .helpers import (
     ANOTHER_WORKER_ID,

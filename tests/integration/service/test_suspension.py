@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from application.errors import Conflict, NotFound, Suspended
+from extask.application.errors import Conflict, NotFound, Suspended
 
 from .helpers import ANOTHER_WORKER_ID, LOCK_TIME, WORKER_ID, create_task, fetch, ids, logs, raises
 

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
-from application.dto import NewExternalTask
-from application.errors import BadRequest
-from application.queries import ExternalTaskQuery, Page
+from extask.application.dto import NewExternalTask
+from extask.application.errors import BadRequest
+from extask.application.queries import ExternalTaskQuery, Page
 
 from .helpers import (
     ONE_TASK_PROCESS,

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from application.errors import BadRequest
-from application.queries import ExternalTaskQuery, VariableCondition
-from domain.variables import typed_value
+from extask.application.errors import BadRequest
+from extask.application.queries import ExternalTaskQuery, VariableCondition
+from extask.domain.variables import typed_value
 
 from .helpers import create_task, raises
 

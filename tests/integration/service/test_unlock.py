@@ -5,7 +5,7 @@ Ported from Camunda's ExternalTaskServiceTest (spec 5.1 #94-#96).
 
 from __future__ import annotations
 
-from application.errors import BadRequest, Conflict, NotFound
+from extask.application.errors import BadRequest, Conflict, NotFound
 
 from .helpers import ANOTHER_WORKER_ID, WORKER_ID, fetch, ids, raises
 

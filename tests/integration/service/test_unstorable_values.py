@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from application.errors import BadRequest
+from extask.application.errors import BadRequest
 
 from .helpers import WORKER_ID, event_names, raises
 

@@ -7,8 +7,8 @@ Ported from Camunda's ExternalTaskServiceTest (spec 5.1 #26, #29-#32, #34, #57, 
 
 from __future__ import annotations
 
-from application.errors import BadRequest, Conflict
-from domain.variables import TypedValue
+from extask.application.errors import BadRequest, Conflict
+from extask.domain.variables import TypedValue
 
 from .helpers import (
     LOCK_TIME,

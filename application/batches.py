@@ -28,12 +28,13 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from extask.application.command_bus import utc_now
 from extask.application.dto import BatchDTO, BatchFailureDTO
 from extask.application.errors import ApplicationError, BadRequest, NotFound
 from extask.application.event_store import ExternalTaskEventStore
 from extask.application.ports import Clock
 from extask.application.queries import RetriesSelection
-from extask.application.service import ExternalTaskService, utc_now
+from extask.application.service import ExternalTaskService
 from extask.domain.batch import Batch
 from extask.domain.external_task import to_millisecond
 

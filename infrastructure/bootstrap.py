@@ -13,10 +13,11 @@ import anyio.to_thread
 
 from extask.application.audit import AuditTrail
 from extask.application.batches import BatchService
+from extask.application.command_bus import utc_now
 from extask.application.event_store import ExternalTaskEventStore
 from extask.application.long_polling import DEFAULT_MAX_PARKED_POLLS, LongPoller
 from extask.application.ports import Clock
-from extask.application.service import ExternalTaskService, utc_now
+from extask.application.service import ExternalTaskService
 from extask.infrastructure.notifications import InProcessSignal
 from extask.infrastructure.persistence.database import settings_from_url
 from extask.infrastructure.persistence.history_read_model import SqlHistoryReadModel

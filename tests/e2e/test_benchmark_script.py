@@ -1,6 +1,7 @@
 """The throughput benchmark (``scripts/bench.py``) as its users run it, on a small workload: it
 checks in the event store that every task was completed exactly once (it exits non-zero if not),
-and prints every figure the README's rows are made of, with the CPU a lifecycle cost."""
+and prints every figure the performance rows (README, docs/performance.md) are made of, with the
+CPU a lifecycle cost."""
 
 from __future__ import annotations
 

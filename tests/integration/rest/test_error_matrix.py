@@ -3,9 +3,9 @@
 Each row is one line of the matrix: the operation, the state it starts from, the request, and the
 answer extask gives: status, Camunda exception type and message (templates filled from the
 setup: ``{id}`` the task, ``{incident}`` its incident, ``{nowMillis}`` the clock). Where Camunda
-answers bad input with 500, extask answers 400 with the same type and message (README,
-"Differences from Camunda 7"); ``camunda`` records Camunda's status for those rows. Rows marked
-README come from that table, not from section 4. Every refused request must change nothing: the
+answers bad input with 500, extask answers 400 with the same type and message
+(docs/camunda-compatibility.md); ``camunda`` records Camunda's status for those rows. Rows marked
+"docs" come from that page's table, not from section 4. Every refused request must change nothing: the
 event store's position is the same after it as before.
 """
 
@@ -277,15 +277,15 @@ MATRIX = [
         re.compile(r"Invalid value for 'retries': .+")).param,
     Row("any command | concurrent modification", writers_keep_conflicting, "POST", "/external-task/{id}/complete",
         {"json": {"workerId": W}}, 500, "OptimisticLockingException", re.compile(r"ENGINE-03005 .+"), code=1).param,
-    # README rows beyond section 4
-    Row("README: PUT {id}/priority | priority null", created, "PUT", "/external-task/{id}/priority",
+    # rows of docs/camunda-compatibility.md beyond section 4
+    Row("docs: PUT {id}/priority | priority null", created, "PUT", "/external-task/{id}/priority",
         {"json": {}}, 400, "NullValueException", "priority is null", camunda=500).param,
-    Row("README: any | body not JSON", locked, "POST", "/external-task/{id}/complete",
+    Row("docs: any | body not JSON", locked, "POST", "/external-task/{id}/complete",
         {"content": b"workerId=w", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 400,
         "InvalidRequestException", re.compile(r".+"), camunda=415).param,
-    Row("README: GET list | firstResult negative", nothing, "GET", "/external-task", {"params": {"firstResult": "-1"}},
+    Row("docs: GET list | firstResult negative", nothing, "GET", "/external-task", {"params": {"firstResult": "-1"}},
         400, "InvalidRequestException", re.compile(r"Cannot set query parameter 'firstResult' to value '-1'.*")).param,
-    Row("README: failure | retries beyond a Java int", locked, "POST", "/external-task/{id}/failure",
+    Row("docs: failure | retries beyond a Java int", locked, "POST", "/external-task/{id}/failure",
         {"json": {"workerId": W, "retries": 2**31}}, 400, "InvalidRequestException",
         re.compile(r"Invalid value for 'retries': .+")).param,
 ]

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
 import psycopg
 
 from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalTask
@@ -249,6 +248,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class KeepAliveClient:
+    """POSTs JSON to a server over one keep-alive ``http.client`` connection per thread. The
+    benchmark's client shares the machine's two cores with the server it measures, so it should
+    cost as little as a client can."""
+
+    def __init__(self, base_url: str, timeout: float = 30) -> None:
+        self._address = urlsplit(base_url)
+        self._timeout = timeout
+        self._local = threading.local()
+
+    def post(self, path: str, body: dict) -> bytes:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = http.client.HTTPConnection(
+                self._address.hostname, self._address.port, timeout=self._timeout
+            )
+        connection.request(
+            "POST", self._address.path + path, body=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        payload = response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"POST {path}: {response.status} {payload[:300]!r}")
+        return payload
+
+
+def answers(base_url: str) -> bool:
+    """Whether the server at ``base_url`` answers ``GET /version`` with 200."""
+    address = urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=0.5)
+    try:
+        connection.request("GET", address.path + "/version")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
 @contextmanager
 def running_server(url: str, server_workers: int) -> Iterator[tuple[str, int]]:
     """The base URL and process id of a new ``extask serve``, stopped afterwards."""
@@ -261,16 +299,12 @@ def running_server(url: str, server_workers: int) -> Iterator[tuple[str, int]]:
     base = f"http://127.0.0.1:{port}/engine-rest"
     try:
         deadline = time.monotonic() + 30
-        while True:
+        while not answers(base):
             if process.poll() is not None:
                 raise RuntimeError(f"extask serve exited: {process.stderr.read().decode()}")
-            try:
-                if httpx.get(f"{base}/version", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)  # polling a starting server's port: there is nothing to wait on
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"extask serve did not answer at {base} within 30 s")
+            time.sleep(0.1)  # polling a starting server's port: there is nothing to wait on
         yield base, process.pid
     finally:
         process.terminate()
@@ -279,36 +313,18 @@ def running_server(url: str, server_workers: int) -> Iterator[tuple[str, int]]:
 
 def run_rest(url: str, args: argparse.Namespace, recorder: Recorder) -> WorkerPhase:
     with running_server(url, args.server_workers) as (base, server_pid):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for start in range(0, args.tasks, CREATE_BATCH):
-                count = min(CREATE_BATCH, args.tasks - start)
-                body = {"tasks": [{"topicName": TOPICS[(start + i) % len(TOPICS)]} for i in range(count)]}
-                client.post("/external-task/create/batch", json=body).raise_for_status()
-        local = threading.local()
-        address = urlsplit(base)
-
-        def post(path: str, body: dict) -> bytes:
-            # http.client with keep-alive: the client shares the machine's two cores with the
-            # server it measures, so it should cost as little as a client can.
-            if not hasattr(local, "connection"):
-                local.connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
-            local.connection.request(
-                "POST", address.path + path, body=json.dumps(body), headers={"Content-Type": "application/json"}
-            )
-            response = local.connection.getresponse()
-            payload = response.read()
-            if response.status >= 300:
-                raise RuntimeError(f"POST {path}: {response.status} {payload[:300]!r}")
-            return payload
-
+        client = KeepAliveClient(base)
+        for start in range(0, args.tasks, CREATE_BATCH):
+            count = min(CREATE_BATCH, args.tasks - start)
+            client.post("/external-task/create/batch", {"tasks": [{"topicName": TOPICS[(start + i) % len(TOPICS)]} for i in range(count)]})
         topics = [{"topicName": t, "lockDuration": LOCK_DURATION} for t in TOPICS]
 
         def fetch(worker_id: str) -> list[str]:
-            tasks = json.loads(post("/external-task/fetchAndLock", {"workerId": worker_id, "maxTasks": args.max_tasks, "topics": topics}))
+            tasks = json.loads(client.post("/external-task/fetchAndLock", {"workerId": worker_id, "maxTasks": args.max_tasks, "topics": topics}))
             return [task["id"] for task in tasks]
 
         def complete(task_id: str, worker_id: str) -> None:
-            post(f"/external-task/{task_id}/complete", {"workerId": worker_id})
+            client.post(f"/external-task/{task_id}/complete", {"workerId": worker_id})
 
         return run_workers(
             args.workers, args.tasks, fetch, complete, recorder, lambda: process_tree_seconds(server_pid)

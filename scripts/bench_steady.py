@@ -12,7 +12,7 @@ are fetched, as Camunda's clients do by default), then complete each one with on
 its own. A fetch that finds nothing is followed by a wait for work: a long poll over REST
 (``asyncResponseTimeout``), a short sleep in service mode; waits are counted ("polls"), not
 timed as fetches. ``service`` drives ExternalTaskService in-process; ``rest`` starts
-``extask serve`` with K processes and drives it over HTTP with httpx.
+``extask serve`` with K processes and drives it over HTTP (``http.client``, kept alive).
 
 This is what ``scripts/bench.py`` cannot show: bench.py creates every task before the workers
 start, without variables, so tables never grow while it measures. Here the runtime tables and
@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +61,7 @@ from extask.domain.variables import typed_value  # noqa: E402
 from extask.infrastructure.bootstrap import build_engine  # noqa: E402
 from scripts.bench import (  # noqa: E402
     TOPICS,
+    KeepAliveClient,
     fresh_database,
     machine_busy_seconds,
     percentile,
@@ -168,27 +168,16 @@ class ServiceDriver:
 
 
 class RestDriver:
-    """A running ``extask serve``, over HTTP: one keep-alive httpx client per thread."""
+    """A running ``extask serve``, over HTTP: one keep-alive connection per thread."""
 
     def __init__(self, base_url: str, server_pid: int) -> None:
-        self.base_url = base_url
+        self.client = KeepAliveClient(base_url, timeout=HTTP_TIMEOUT_SECONDS)
         self.server_pid = server_pid
-        self.local = threading.local()
-        self.clients: list[httpx.Client] = []
-        self.clients_lock = threading.Lock()
         self.topics = [{"topicName": t, "lockDuration": LOCK_DURATION_MS} for t in TOPICS]
         self.result = {"result": {"value": RESULT_VALUE, "type": "String"}}
 
-    def post(self, path: str, body: dict) -> httpx.Response:
-        client = getattr(self.local, "client", None)
-        if client is None:
-            client = self.local.client = httpx.Client(base_url=self.base_url, timeout=HTTP_TIMEOUT_SECONDS)
-            with self.clients_lock:
-                self.clients.append(client)
-        response = client.post(path, json=body)
-        if response.status_code >= 300:
-            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
-        return response
+    def post(self, path: str, body: dict) -> bytes:
+        return self.client.post(path, body)
 
     def create(self, tasks: list[tuple[str, str]], payload: str) -> None:
         variables = {"payload": {"value": payload, "type": "String"}}
@@ -199,7 +188,7 @@ class RestDriver:
         body = {"workerId": worker_id, "maxTasks": max_tasks, "topics": self.topics}
         if timeout_ms:
             body["asyncResponseTimeout"] = timeout_ms
-        return [task["id"] for task in self.post("/external-task/fetchAndLock", body).json()]
+        return [task["id"] for task in json.loads(self.post("/external-task/fetchAndLock", body))]
 
     def wait_for_tasks(self, worker_id: str, max_tasks: int, seconds: float) -> list[str]:
         return self.fetch(worker_id, max_tasks, timeout_ms=max(1, int(min(POLL_SECONDS, seconds) * 1000)))
@@ -211,8 +200,7 @@ class RestDriver:
         return process_tree_seconds(self.server_pid)
 
     def close(self) -> None:
-        for client in self.clients:
-            client.close()
+        pass  # each thread's connection closes with its thread
 
 
 @contextmanager

@@ -72,3 +72,9 @@ def test_every_module_starts_with_a_docstring():
         if path.stat().st_size and ast.get_docstring(ast.parse(path.read_text())) is None
     ]
     assert missing == []
+
+
+def test_the_scripts_need_nothing_the_install_does_not_bring():
+    """``pip install -e .`` is all a benchmark needs: the test extra is not there."""
+    installed = {"extask", "scripts", "psycopg", "eventsourcing", "pydantic", "fastapi", "uvicorn", "click", "orjson"}
+    assert [(p, m) for p, m in imported_modules("scripts") if not is_stdlib(m) and m.split(".")[0] not in installed] == []

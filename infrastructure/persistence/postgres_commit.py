@@ -96,9 +96,13 @@ def commit_function(dialect: Dialect, events_table: str) -> str:
         "    END IF;"
     )
     # Events are inserted in the document's order: it is the order of their notification ids.
+    # Every statement finds its rows by key. The function's plans are made once per connection,
+    # while the tables may still be nearly empty and never analysed, and then kept: left free to
+    # choose, the planner would settle on scanning tables that grow for good. With sequential
+    # scans off, each plan it keeps walks an index, however small the table was.
     return f"""
 CREATE OR REPLACE FUNCTION "{dialect.schema}".{FUNCTION_NAME}(batch jsonb) RETURNS void
-LANGUAGE plpgsql AS $body$
+LANGUAGE plpgsql SET enable_seqscan = off AS $body$
 DECLARE
     updated integer;
 BEGIN

@@ -33,7 +33,7 @@ from eventsourcing.sqlite import (
 from psycopg.sql import SQL
 
 from extask.application.errors import BadRequest
-from extask.infrastructure.persistence.history_tables import HISTORY_TABLES
+from extask.infrastructure.persistence.history_tables import HISTORY_KEYS, HISTORY_TABLES
 from extask.infrastructure.persistence.postgres_commit import (
     MISSING_TASK_ROW_SQLSTATE,
     BatchPart,
@@ -45,7 +45,7 @@ from extask.infrastructure.persistence.postgres_commit import (
 )
 from extask.infrastructure.persistence.postgres_connections import hand_out_open_connections
 from extask.infrastructure.persistence.runtime_projection import MissingTaskRow, RuntimeChanges, RuntimeProjection
-from extask.infrastructure.persistence.runtime_tables import RUNTIME_TABLES, retire_indexes
+from extask.infrastructure.persistence.runtime_tables import RUNTIME_KEYS, RUNTIME_TABLES, retire_indexes, storage_settings
 from extask.infrastructure.persistence.sql import Dialect
 from extask.infrastructure.persistence.unfinished_batches import create_index, retire_index, select_unfinished
 
@@ -211,6 +211,7 @@ class PostgresExternalTaskRecorder(PostgresApplicationRecorder):
         self.runtime_projection = RuntimeProjection(self.dialect)
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in RUNTIME_TABLES)
         self.sql_create_statements.extend(SQL(s) for s in retire_indexes(self.dialect))
+        self.sql_create_statements.extend(SQL(s) for s in storage_settings(self.dialect, RUNTIME_KEYS))
         self.sql_create_statements.append(SQL(commit_function(self.dialect, self.events_table_name)))
         self._events_table = f'"{self.datastore.schema}"."{self.events_table_name}"'
         self.sql_create_statements.append(SQL(create_index(self._events_table)))
@@ -305,3 +306,4 @@ class PostgresHistoryRecorder(PostgresTrackingRecorder):
         super().__init__(datastore, **kwargs)
         self.dialect = Dialect("postgres", self.datastore.schema)
         self.sql_create_statements.extend(SQL(self.dialect.sql(s)) for s in HISTORY_TABLES)
+        self.sql_create_statements.extend(SQL(s) for s in storage_settings(self.dialect, HISTORY_KEYS))

@@ -43,7 +43,7 @@ from extask.infrastructure.persistence.replay_fold import (
     init_worker,
 )
 from extask.infrastructure.persistence.runtime_projection import RuntimeProjection
-from extask.infrastructure.persistence.runtime_tables import RUNTIME_KEYS, RUNTIME_TABLES
+from extask.infrastructure.persistence.runtime_tables import RUNTIME_KEYS, RUNTIME_TABLES, storage_settings
 from extask.infrastructure.persistence.sql import Dialect
 
 FRESH_SUFFIX = "_replay"
@@ -153,6 +153,8 @@ class ReadModelReplay:
                 cursor.execute(f"DROP TABLE IF EXISTS {self._fresh.table(table)}")
             for statement in TABLE_DDL:
                 cursor.execute(self._fresh.sql(statement))
+            for statement in storage_settings(self._fresh, COLUMNS):
+                cursor.execute(statement)
 
     def _fold_into_fresh_tables(self, target: int, processes: int, on_progress: Progress) -> int:
         jobs = [

@@ -21,6 +21,9 @@ from extask.infrastructure.persistence.query_building import Filters, order_by, 
 from extask.infrastructure.persistence.sql import Dialect, from_epoch_ms, in_list
 from extask.infrastructure.persistence.task_query import instance_filters, task_filters, task_order_by
 
+# For the statements of fetch-and-lock (``keyed``), in the transaction's one round trip before them.
+_KEYED_PLANS_ONLY = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+
 TASK_COLUMNS = (
     "id, topic_name, worker_id, lock_expiration_time, retries, suspended, priority, create_time, "
     "process_instance_id, process_definition_id, process_definition_key, "
@@ -42,31 +45,34 @@ class SqlRuntimeReadModel:
         self._datastore = datastore
         self._dialect = dialect
 
-    def _rows(self, statement: str, params: Iterable[Any] = ()) -> list[Any]:
-        return self._select(self._dialect.sql(statement), tuple(params))
+    def _rows(self, statement: str, params: Iterable[Any] = (), *, keyed: bool = False) -> list[Any]:
+        return self._select(self._dialect.sql(statement), tuple(params), keyed=keyed)
 
-    def _select(self, statement: str, params: tuple[Any, ...], *, walk_indexes: bool = False) -> list[Any]:
-        """The rows of one statement in the backend's SQL. ``walk_indexes``: the statement reads
-        the first entries of an index in its order, which PostgreSQL must not trade for reading
-        every match and sorting them (as a stale estimate makes it do): bitmap scans, the plan it
-        falls for, are turned off for the statement (tests/integration/test_fetch_plan.py)."""
+    def _select(self, statement: str, params: tuple[Any, ...], *, keyed: bool = False) -> list[Any]:
+        """The rows of one statement in the backend's SQL. ``keyed``: a statement of
+        fetch-and-lock, which finds its rows by key or reads the first entries of an index in its
+        order. On a table never analysed, or analysed while it was small, PostgreSQL would trade
+        that for scanning the whole table, or for reading every match and sorting them; and a
+        plan it made so while the table was small it keeps for the connection's life, however
+        much the table grows. Sequential and bitmap scans are turned off for the statement
+        (tests/integration/test_fetch_plan.py, tests/integration/test_steady_state.py)."""
         if self._dialect.name != "postgres":
             with self._datastore.transaction(commit=False) as cursor:
                 cursor.execute(statement, params)
                 return cursor.fetchall()
         with self._datastore.get_connection() as connection:
-            if not walk_indexes:
+            if not keyed:
                 # One statement is a transaction of its own: one round trip rather than three.
                 return connection.execute(statement, params).fetchall()
             with connection.transaction():
-                connection.execute("SET LOCAL enable_bitmapscan = off")
+                connection.execute(_KEYED_PLANS_ONLY)
                 return connection.execute(statement, params).fetchall()
 
     # -- fetch-and-lock -------------------------------------------------------------------------
 
     def select_fetchable(self, request: FetchAndLockRequest, now: datetime) -> list[tuple[str, str]]:
         statement, params = self.fetchable_statement(request, now)
-        rows = self._select(statement, params, walk_indexes=_walks_index(request))
+        rows = self._select(statement, params, keyed=_walks_index(request))
         return [(row["id"], row["topic_name"]) for row in rows]
 
     def explain_fetchable(self, request: FetchAndLockRequest, now: datetime) -> str:
@@ -75,7 +81,7 @@ class SqlRuntimeReadModel:
         if self._dialect.name != "postgres":
             rows = self._select("EXPLAIN QUERY PLAN " + statement, params)
             return "\n".join(row["detail"] for row in rows)
-        rows = self._select("EXPLAIN " + statement, params, walk_indexes=_walks_index(request))
+        rows = self._select("EXPLAIN " + statement, params, keyed=_walks_index(request))
         return "\n".join(row["QUERY PLAN"] for row in rows)
 
     def fetchable_statement(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
@@ -101,7 +107,7 @@ class SqlRuntimeReadModel:
         branches, params = [], []
         # On a table never analysed (a new one, or one that just grew fast) PostgreSQL believes few
         # rows match, and would rather read all of a topic's matches and sort them; ``_select``
-        # is told to keep it walking the index (``walk_indexes``).
+        # is told to keep it walking the index (``keyed``).
         for topic in request.topics:
             filters = self._fetchable_filters(now)
             clause, topic_params = self._topic_clause(topic)
@@ -141,7 +147,7 @@ class SqlRuntimeReadModel:
         clauses = [self._topic_clause(topic) for topic in topics]
         filters.add("(" + " OR ".join(c for c, _ in clauses) + ")", *[p for _, ps in clauses for p in ps])
         statement = f"SELECT MIN(COALESCE(lock_expiration_time, 0)) AS at FROM {{ext_task}} t{filters.where()}"
-        return from_epoch_ms(self._rows(statement, filters.params)[0]["at"])
+        return from_epoch_ms(self._rows(statement, filters.params, keyed=True)[0]["at"])
 
     def earliest_by_topic(self, topic_names: Sequence[str]) -> dict[str, datetime]:
         """Per topic, the earliest moment one of its tasks is fetchable (the epoch if one is
@@ -153,6 +159,7 @@ class SqlRuntimeReadModel:
             f"WHERE topic_name IN {in_list(list(topic_names))} AND suspended = ? "
             "AND (retries IS NULL OR retries > 0) GROUP BY topic_name",
             [*topic_names, False],
+            keyed=True,
         )
         return {row["topic_name"]: from_epoch_ms(row["at"]) for row in rows}
 
@@ -253,6 +260,7 @@ class SqlRuntimeReadModel:
             "SELECT process_instance_id, name, type, value, value_info FROM {proc_var} "
             f"WHERE process_instance_id IN {in_list(ids)} ORDER BY name",
             ids,
+            keyed=True,
         )
         variables: dict[str, dict[str, TypedValue]] = {}
         for row in rows:

@@ -3,6 +3,8 @@
 Times are epoch milliseconds; variable values and value infos are JSON text.
 """
 
+from collections.abc import Iterable
+
 from extask.infrastructure.persistence.sql import Dialect
 
 RUNTIME_TABLES = [
@@ -91,6 +93,28 @@ RETIRED_INDEXES = ("ext_task_fetchable",)
 
 def retire_indexes(dialect: Dialect) -> list[str]:
     return [f"DROP INDEX IF EXISTS {dialect.index(name)}" for name in RETIRED_INDEXES]
+
+
+# Tables whose rows are rewritten or deleted all the time: a task's row lives from its creation to
+# its end, process variables are replaced as a whole, a task's history state changes with each
+# of its events. PostgreSQL's autovacuum waits by default for a fifth of a table to be dead rows
+# before it vacuums, and a tenth changed before it analyses; on these tables that leaves the
+# indexes fetch-and-lock walks full of dead entries. (Plans do not wait for the statistics: see
+# ``RuntimeReadModel._select`` and the commit function.)
+CHURNING_TABLES = ("ext_task", "proc_var", "proc_inst", "task_var", "incident", "hist_task_state")
+CHURNING_TABLE_SETTINGS = (
+    "autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 500, "
+    "autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 500"
+)
+
+
+def storage_settings(dialect: Dialect, tables: Iterable[str]) -> list[str]:
+    """The storage parameters of those of ``tables`` that churn (PostgreSQL only; SQLite has none)."""
+    if dialect.name != "postgres":
+        return []
+    return [
+        f"ALTER TABLE {dialect.table(table)} SET ({CHURNING_TABLE_SETTINGS})" for table in tables if table in CHURNING_TABLES
+    ]
 
 
 # The columns that identify a row of each table, for comparing a rebuilt model with the live one.

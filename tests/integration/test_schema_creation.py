@@ -81,3 +81,35 @@ def test_a_start_retires_the_fetch_index_of_an_earlier_version(database_url):
         ))] == [task.id]
     finally:
         second.close()
+
+
+CHURNING = ("ext_task", "proc_var", "proc_inst", "task_var", "incident", "hist_task_state")
+
+
+def autovacuum_settings(engine, database_url) -> dict[str, list[str]]:
+    rows = run_sql(
+        engine, database_url,
+        "SELECT c.relname AS name, c.reloptions AS options FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ? AND c.relkind = 'r'",
+        (settings_from_url(database_url).schema,),
+    )
+    return {row["name"]: sorted(row["options"] or []) for row in rows}
+
+
+@pytest.mark.postgres
+def test_the_tables_that_churn_are_vacuumed_and_analysed_early_also_after_a_replay(postgres_schema_url):
+    engine = build_engine(postgres_schema_url)
+    try:
+        expected = [
+            "autovacuum_analyze_scale_factor=0.02", "autovacuum_analyze_threshold=500",
+            "autovacuum_vacuum_scale_factor=0.02", "autovacuum_vacuum_threshold=500",
+        ]
+        settings = autovacuum_settings(engine, postgres_schema_url)
+        assert {table: settings[table] for table in CHURNING} == dict.fromkeys(CHURNING, expected)
+        assert settings["hist_ext_task_log"] == []  # appended to, never rewritten
+
+        engine.replay.rebuild()
+        settings = autovacuum_settings(engine, postgres_schema_url)
+        assert {table: settings[table] for table in CHURNING} == dict.fromkeys(CHURNING, expected)
+    finally:
+        engine.close()

@@ -8,7 +8,8 @@ processes whose tasks are created, locked, failed with retries, locked again and
 process variables set on completion, and one order in twenty left in an incident; ten events per
 order (nine for those). Filling is not timed. Then the store is replayed and verified through the
 same calls ``extask replay`` and ``extask replay --verify`` make, and their events per second are
-printed.
+printed. ``--fill-only`` fills the database at the URL instead, keeps it and stops: a store of a
+million events for ``scripts/bench_steady.py --existing``.
 """
 
 from __future__ import annotations
@@ -81,7 +82,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--processes", type=int, default=None, help="processes that fold (default: as extask replay)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--fill-only", action="store_true",
+        help="fill the database at the URL as it is (not a fresh one), keep it, and stop: a large store for other benchmarks",
+    )
     args = parser.parse_args()
+    if args.fill_only:
+        engine = build_engine(args.database_url)
+        try:
+            print(f"filled {fill(engine, args.events):,} events", file=sys.stderr)
+        finally:
+            engine.close()
+        return
     with fresh_database(args.database_url) as url:
         engine = build_engine(url)
         try:

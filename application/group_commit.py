@@ -6,8 +6,9 @@ their events, works out their rows) and hands them to the writer threads, then w
 takes everything that queued up while it was busy and writes it in one transaction. Each caller
 learns, per group, whether it committed (a group that lost to a concurrent writer is refused
 alone) only once it is durable. The writers are every command's bottleneck, which is why the
-preparing is done before the hand-over. When the database refuses one caller's values
-(``BadRequest``), the others are not failed with it: each caller's groups are written again alone.
+preparing is done before the hand-over. When a transaction fails (the database refused one
+caller's values, say), the others are not failed with it: each caller's groups are written again
+alone, and only the caller whose groups fail alone hears of it.
 
 With more than one writer (PostgreSQL), the next transaction is already sent and queued on the
 database's lock while the one before it commits, so the lock does not sit idle while a writer
@@ -27,7 +28,6 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from extask.application.errors import BadRequest
 
 MAX_GROUPS_PER_TRANSACTION = 2_000
 
@@ -209,17 +209,19 @@ class GroupCommitter:
     def _write(self, batch: list[_Request]) -> None:
         try:
             accepted = self._write_groups([group for request in batch for group in request.groups])
-        except BadRequest as error:
+        except Exception as error:
             if len(batch) == 1:
                 batch[0].error = error
                 _answer(batch)
                 return
-            # The database refused one caller's values, and wrote nothing: each caller's groups
-            # are written again on their own, so that only that caller hears of it.
+            # The transaction failed and wrote nothing: one caller's values may be what the
+            # database refused (a BadRequest, an index row too large, a value over a limit), or
+            # the database failed for everyone. Each caller's groups are written again on their
+            # own, so that a caller hears only of its own failure.
             for request in batch:
                 self._write([request])
             return
-        except BaseException as error:  # the database failed: every waiting caller hears of it
+        except BaseException as error:  # not a failure of the write (an interrupt): nobody is written again
             for request in batch:
                 request.error = error
             _answer(batch)

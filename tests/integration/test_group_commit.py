@@ -3,6 +3,8 @@ also between two transactions in flight at once (PostgreSQL's two writers)."""
 
 from __future__ import annotations
 
+import random
+import string
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +13,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.utils import get_topic
 
 from extask.application.dto import NewExternalTask
 from extask.domain.external_task import ExternalTask
@@ -146,5 +149,56 @@ def test_two_transactions_in_flight_that_change_one_process_instance_both_end_co
         instance_id = ProcessInstance.aggregate_id("pi")
         versions = [e.originator_version for e in engine.event_store.recorder.select_events(instance_id)]
         assert versions == list(range(1, len(versions) + 1))
+    finally:
+        engine.close()
+
+
+def queued_for_the_writers(service, count: int) -> None:
+    """Return once ``count`` commands wait in the group committer's queue (nothing tells when a
+    thread has queued, so the queue is asked until then)."""
+    deadline = time.monotonic() + 10
+    while service._committer._queue.qsize() < count:
+        assert time.monotonic() < deadline, f"{count} commands never queued for the writers"
+        time.sleep(0.005)
+
+
+@pytest.mark.postgres
+def test_a_create_the_database_fails_on_fails_alone_among_concurrent_ones(postgres_schema_url):
+    """Creates sent while a third party holds the event store's lock queue up and share the next
+    transaction. One of them carries a topic name too large for a B-tree index entry (random, so
+    it does not compress): the database fails the transaction, and not with a refusal extask
+    foresaw. Only that create fails; every other one commits, and nothing of the failed one is
+    stored."""
+    engine = build_engine(postgres_schema_url)
+    service = engine.service
+    settings = settings_from_url(postgres_schema_url)
+    events_table = engine.event_store.recorder.events_table_name
+    oversized = "".join(random.choices(string.ascii_letters + string.digits, k=20_000))
+    topics = ["fine"] * 4 + [oversized] + ["fine"] * 4
+    try:
+        with psycopg.connect(settings.admin_url) as holder, psycopg.connect(settings.admin_url, autocommit=True) as watcher:
+            holder.execute(f'LOCK TABLE "{settings.schema}"."{events_table}" IN EXCLUSIVE MODE')
+            with ThreadPoolExecutor(max_workers=len(topics) + 2) as pool:
+                # Two creates hold the two writers, waiting on the lock (one after the other: sent
+                # together, both could share one transaction); the rest queue behind them.
+                ahead = []
+                for n in range(2):
+                    ahead.append(pool.submit(service.create, NewExternalTask(topic_name="ahead")))
+                    transactions_waiting_for(watcher, settings.schema, events_table, n + 1)
+                creates = [pool.submit(service.create, NewExternalTask(topic_name=topic)) for topic in topics]
+                queued_for_the_writers(service, len(topics))
+                holder.commit()
+                outcomes = [create.exception() or create.result() for create in ahead + creates]
+
+        failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        assert len(failed) == 1 and "index row" in str(failed[0]), failed
+        created = [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
+        assert sorted(task.topic_name for task in created) == ["ahead"] * 2 + ["fine"] * 8
+        assert all(service.get_task(task.id) is not None for task in created)
+        [row] = run_sql(
+            engine, postgres_schema_url,
+            f"SELECT count(*) AS n FROM {{{events_table}}} WHERE topic = ?", (get_topic(ExternalTask.Created),),
+        )
+        assert row["n"] == len(created)  # nothing of the failed create
     finally:
         engine.close()

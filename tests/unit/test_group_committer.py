@@ -16,9 +16,14 @@ from extask.application.errors import BadRequest
 from extask.application.group_commit import GroupCommitter
 
 
+class ValueTooLarge(Exception):
+    """What a database raises for a value over one of its limits: no BadRequest, yet one caller's doing."""
+
+
 class FakeDatabase:
-    """Writes batches of string groups; refuses a batch holding "bad" values, or fails outright.
-    Its first write waits at ``gate``, so the callers after it queue up."""
+    """Writes batches of string groups; refuses a batch holding "bad" values, fails on one holding
+    "huge" ones, or fails outright. Its first write waits at ``gate``, so the callers after it
+    queue up."""
 
     def __init__(self) -> None:
         self.transactions: list[list[str]] = []  # the batches written (or refused)
@@ -36,6 +41,8 @@ class FakeDatabase:
         self.transactions.append(list(groups))
         if any(group.startswith("bad") for group in groups):
             raise BadRequest(f"refused: {groups}")
+        if any(group.startswith("huge") for group in groups):
+            raise ValueTooLarge(f"index row too large: {groups}")
         return [not group.startswith("stale") for group in groups]
 
 
@@ -92,12 +99,21 @@ def test_a_caller_whose_values_are_refused_fails_alone(database, committer):
     assert database.transactions == [["first"], ["a", "bad-b", "c", "d"], ["a"], ["bad-b"], ["c", "d"]]
 
 
-def test_a_failing_database_fails_every_caller_of_the_transaction(database, committer):
+def test_a_caller_whose_values_the_database_fails_on_fails_alone(database, committer):
+    """Not a refusal extask foresaw (a BadRequest), but still one caller's doing: the others commit."""
+    outcomes = queued_behind_a_transaction(database, committer, [["a"], ["huge-b"], ["c"]])
+
+    assert outcomes[0] == [True] and outcomes[2] == [True]
+    assert isinstance(outcomes[1], ValueTooLarge)
+    assert database.attempts == [["first"], ["a", "huge-b", "c"], ["a"], ["huge-b"], ["c"]]
+
+
+def test_a_failing_database_fails_every_caller_each_tried_on_its_own(database, committer):
     database.down = True
     outcomes = queued_behind_a_transaction(database, committer, [["a"], ["b"]])
 
     assert [type(outcome) for outcome in outcomes] == [ConnectionError, ConnectionError]
-    assert database.attempts == [["first"], ["a", "b"]]  # once for the batch, not once per caller
+    assert database.attempts == [["first"], ["a", "b"], ["a"], ["b"]]
 
 
 def test_a_caller_queued_after_the_writers_last_batch_is_refused_not_left_waiting(database, committer):

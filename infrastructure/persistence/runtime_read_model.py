@@ -21,7 +21,7 @@ from extask.infrastructure.persistence.query_building import Filters, order_by, 
 from extask.infrastructure.persistence.sql import Dialect, from_epoch_ms, in_list
 from extask.infrastructure.persistence.task_query import instance_filters, task_filters, task_order_by
 
-# For the statements of fetch-and-lock (``keyed``), in the transaction's one round trip before them.
+# Sent before a statement of fetch-and-lock (``keyed``), in its transaction: one statement for both settings.
 _KEYED_PLANS_ONLY = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
 
 TASK_COLUMNS = (
@@ -55,7 +55,7 @@ class SqlRuntimeReadModel:
         that for scanning the whole table, or for reading every match and sorting them; and a
         plan it made so while the table was small it keeps for the connection's life, however
         much the table grows. Sequential and bitmap scans are turned off for the statement
-        (tests/integration/test_fetch_plan.py, tests/integration/test_steady_state.py)."""
+        (tests/integration/test_fetch_plan.py, tests/e2e/test_steady_state.py)."""
         if self._dialect.name != "postgres":
             with self._datastore.transaction(commit=False) as cursor:
                 cursor.execute(statement, params)

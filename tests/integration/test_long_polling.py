@@ -181,7 +181,7 @@ class TestExpiry:
         assert (wake_ups.listening if hasattr(wake_ups, "listening") else wake_ups.watching).wait(BOUND)
         queries = []
         run_query = live_engine.runtime._rows
-        live_engine.runtime._rows = lambda *args: queries.append(args) or run_query(*args)
+        live_engine.runtime._rows = lambda *args, **kwargs: queries.append(args) or run_query(*args, **kwargs)
         poll = park(live_engine, request("idle"), timeout_ms=LONG)
         before = (len(queries), live_engine.long_polling.queries)
         poll.thread.join(1.0)  # a second of nothing happening

@@ -257,6 +257,7 @@ class KeepAliveClient:
         self._address = urlsplit(base_url)
         self._timeout = timeout
         self._local = threading.local()
+        self._connections: list[http.client.HTTPConnection] = []
 
     def post(self, path: str, body: dict) -> bytes:
         connection = getattr(self._local, "connection", None)
@@ -264,6 +265,7 @@ class KeepAliveClient:
             connection = self._local.connection = http.client.HTTPConnection(
                 self._address.hostname, self._address.port, timeout=self._timeout
             )
+            self._connections.append(connection)  # list.append: safe from any thread
         connection.request(
             "POST", self._address.path + path, body=json.dumps(body), headers={"Content-Type": "application/json"}
         )
@@ -272,6 +274,11 @@ class KeepAliveClient:
         if response.status >= 300:
             raise RuntimeError(f"POST {path}: {response.status} {payload[:300]!r}")
         return payload
+
+    def close(self) -> None:
+        """Close every thread's connection; call it once the threads are done."""
+        for connection in self._connections:
+            connection.close()
 
 
 def answers(base_url: str) -> bool:
@@ -326,9 +333,12 @@ def run_rest(url: str, args: argparse.Namespace, recorder: Recorder) -> WorkerPh
         def complete(task_id: str, worker_id: str) -> None:
             client.post(f"/external-task/{task_id}/complete", {"workerId": worker_id})
 
-        return run_workers(
-            args.workers, args.tasks, fetch, complete, recorder, lambda: process_tree_seconds(server_pid)
-        )
+        try:
+            return run_workers(
+                args.workers, args.tasks, fetch, complete, recorder, lambda: process_tree_seconds(server_pid)
+            )
+        finally:
+            client.close()
 
 
 # -- verification from the event store ------------------------------------------------------------

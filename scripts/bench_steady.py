@@ -200,7 +200,7 @@ class RestDriver:
         return process_tree_seconds(self.server_pid)
 
     def close(self) -> None:
-        pass  # each thread's connection closes with its thread
+        self.client.close()
 
 
 @contextmanager

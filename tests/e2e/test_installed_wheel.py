@@ -80,7 +80,8 @@ def application_directory(tmp_path) -> Path:
 
 def test_the_wheel_installs_everything_under_the_extask_root_only(wheel):
     top_level = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
-    assert top_level == {"extask", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
+    distribution, version = wheel.name.split("-")[:2]
+    assert top_level == {"extask", f"{distribution}-{version}.dist-info"}
 
 
 def test_the_readme_embedding_example_runs_beside_the_applications_own_domain_and_application(

@@ -12,6 +12,7 @@ import asyncio
 
 from extask.application.command_bus import CommandBus, utc_now
 from extask.application.event_store import ExternalTaskEventStore
+from extask.application.limits import Limits
 from extask.application.operator_use_cases import OperatorUseCases
 from extask.application.ports import (
     Clock,
@@ -38,9 +39,11 @@ class ExternalTaskService(TaskCreation, WorkerUseCases, OperatorUseCases, Proces
         availability: TaskAvailability | None = None,
         run_sync: RunSync = asyncio.to_thread,
         commit_writers: int = 1,
+        limits: Limits = Limits(),
     ) -> None:
         CommandBus.__init__(
             self, event_store, clock=clock, availability=availability, run_sync=run_sync, commit_writers=commit_writers
         )
         self._runtime = runtime
         self._history = history
+        self.limits = limits

@@ -13,6 +13,8 @@ from extask.infrastructure.rest.app import create_app
 
 def application() -> FastAPI:
     """Factory for uvicorn (``factory=True``): one engine per server process."""
-    engine = build_engine(settings.database_url(), max_parked_polls=settings.max_parked_polls())
+    engine = build_engine(
+        settings.database_url(), max_parked_polls=settings.max_parked_polls(), limits=settings.limits()
+    )
     atexit.register(engine.close)
     return create_app(engine.service, engine.long_polling, engine.batches, engine.audit)

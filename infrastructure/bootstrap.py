@@ -15,6 +15,7 @@ from extask.application.audit import AuditTrail
 from extask.application.batches import BatchService
 from extask.application.command_bus import utc_now
 from extask.application.event_store import ExternalTaskEventStore
+from extask.application.limits import Limits
 from extask.application.long_polling import DEFAULT_MAX_PARKED_POLLS, LongPoller
 from extask.application.ports import Clock
 from extask.application.service import ExternalTaskService
@@ -64,9 +65,14 @@ class Engine:
 
 
 def build_engine(
-    database_url: str, clock: Clock = utc_now, *, max_parked_polls: int = DEFAULT_MAX_PARKED_POLLS
+    database_url: str,
+    clock: Clock = utc_now,
+    *,
+    max_parked_polls: int = DEFAULT_MAX_PARKED_POLLS,
+    limits: Limits = Limits(),
 ) -> Engine:
-    """Open (and on first use create) the database at ``database_url`` and wire the service to it."""
+    """Open (and on first use create) the database at ``database_url`` and wire the service to it,
+    refusing requests beyond ``limits``."""
     settings = settings_from_url(database_url)
     event_store = ExternalTaskEventStore(env=settings.library_env)
     tracking_recorder = event_store.factory.tracking_recorder()
@@ -81,7 +87,7 @@ def build_engine(
     # (asyncio's default pool has a few threads per core).
     service = ExternalTaskService(
         event_store, runtime, history, clock=clock, availability=wake_ups, run_sync=anyio.to_thread.run_sync,
-        commit_writers=COMMIT_WRITERS[settings.dialect],
+        commit_writers=COMMIT_WRITERS[settings.dialect], limits=limits,
     )
     long_polling = LongPoller(
         service.fetch_and_lock,

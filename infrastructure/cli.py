@@ -48,12 +48,24 @@ def main() -> None:
     help="Long polls (fetchAndLock with asyncResponseTimeout) each server process holds at a time; "
     f"more are refused with 500 (also ${settings.MAX_PARKED_POLLS_VARIABLE}).",
 )
-def serve(host: str, port: int, database_url: str, workers: int, max_parked_polls: int) -> None:
+@click.option(
+    "--limit", "limits", multiple=True, metavar="NAME=VALUE",
+    help="Set one of the engine's limits, as in --limit max_tasks_per_fetch=20000 (repeatable; also "
+    f"${settings.LIMIT_VARIABLE_PREFIX}<NAME>). The limits and their defaults: docs/limits.md.",
+)
+def serve(host: str, port: int, database_url: str, workers: int, max_parked_polls: int, limits: tuple[str, ...]) -> None:
     """Serve the REST API at http://HOST:PORT/engine-rest."""
     try:
         database = settings_from_url(database_url)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--database-url") from None
+    overrides = dict(_setting(text, "--limit") for text in limits)
+    try:
+        settings.limits().with_overrides(overrides)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--limit") from None
+    for name, value in overrides.items():
+        os.environ[settings.limit_variable(name)] = value
     if workers > 1 and database.dialect != "postgres":
         raise click.BadParameter("several server processes need PostgreSQL", param_hint="--workers")
     # Server processes read their settings from the environment (uvicorn starts them fresh).
@@ -68,6 +80,13 @@ def serve(host: str, port: int, database_url: str, workers: int, max_parked_poll
         workers=workers,
         log_level="warning",
     )
+
+
+def _setting(text: str, option: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip() or not value.strip():
+        raise click.BadParameter(f"expected NAME=VALUE, not {text!r}", param_hint=option)
+    return name.strip(), value.strip()
 
 
 @main.command()

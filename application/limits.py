@@ -10,7 +10,7 @@ serve --limit name=value`` and the ``EXTASK_LIMIT_<NAME>`` variables set them.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from extask.application.errors import BadRequest
 
@@ -35,23 +35,28 @@ class Limits:
     # A read of the read models (a query, a count, a history page) is stopped after this long.
     query_seconds: float = 30.0
 
-    def with_overrides(self, overrides: dict[str, str]) -> Limits:
-        """These limits with some set from text (``name=value`` settings); unknown names and values
-        that are not positive numbers raise ValueError."""
-        known = {f.name: f for f in fields(self)}
-        changes: dict[str, Any] = {}
-        for name, text in overrides.items():
-            if name not in known:
-                raise ValueError(f"Unknown limit {name!r}; the limits are {', '.join(known)}")
-            kind = float if known[name].type in ("float", float) else int
-            try:
-                value = kind(text.replace("_", ""))
-            except ValueError:
-                raise ValueError(f"Limit {name} must be a number, not {text!r}") from None
-            if value <= 0:
-                raise ValueError(f"Limit {name} must be greater than 0, not {text!r}")
-            changes[name] = value
-        return replace(self, **changes)
+
+LimitsT = TypeVar("LimitsT")
+
+
+def overridden(limits: LimitsT, overrides: dict[str, str]) -> LimitsT:
+    """``limits`` (a dataclass of numbers) with those named in ``overrides`` set from their text
+    (``name=value`` settings); a name it does not have, or a value that is not a positive number,
+    raises ValueError."""
+    known = {f.name: f for f in fields(limits)}  # type: ignore[arg-type]
+    changes: dict[str, Any] = {}
+    for name, text in overrides.items():
+        if name not in known:
+            raise ValueError(f"Unknown limit {name!r}; the limits are {', '.join(known)}")
+        kind = float if known[name].type in ("float", float) else int
+        try:
+            value = kind(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"Limit {name} must be a number, not {text!r}") from None
+        if value <= 0:
+            raise ValueError(f"Limit {name} must be greater than 0, not {text!r}")
+        changes[name] = value
+    return replace(limits, **changes)  # type: ignore[type-var]
 
 
 def check_count(count: int, limit: int, what: str, name: str) -> None:

@@ -17,4 +17,6 @@ def application() -> FastAPI:
         settings.database_url(), max_parked_polls=settings.max_parked_polls(), limits=settings.limits()
     )
     atexit.register(engine.close)
-    return create_app(engine.service, engine.long_polling, engine.batches, engine.audit)
+    return create_app(
+        engine.service, engine.long_polling, engine.batches, engine.audit, policy=settings.request_policy()
+    )

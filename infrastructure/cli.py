@@ -50,10 +50,24 @@ def main() -> None:
 )
 @click.option(
     "--limit", "limits", multiple=True, metavar="NAME=VALUE",
-    help="Set one of the engine's limits, as in --limit max_tasks_per_fetch=20000 (repeatable; also "
+    help="Set one of the limits, as in --limit max_tasks_per_fetch=20000 (repeatable; also "
     f"${settings.LIMIT_VARIABLE_PREFIX}<NAME>). The limits and their defaults: docs/limits.md.",
 )
-def serve(host: str, port: int, database_url: str, workers: int, max_parked_polls: int, limits: tuple[str, ...]) -> None:
+@click.option(
+    "--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+    help="A name clients reach the server by, beyond localhost, 127.0.0.1, ::1 and --host "
+    f"(repeatable, * for any; also ${settings.ALLOWED_HOSTS_VARIABLE}, comma-separated). "
+    "Requests with another Host header are refused.",
+)
+@click.option(
+    "--allowed-origin", "allowed_origins", multiple=True, metavar="ORIGIN",
+    help="A web origin (https://ops.example.com) whose pages may send state-changing requests "
+    f"(repeatable; also ${settings.ALLOWED_ORIGINS_VARIABLE}). Others are refused with 403.",
+)
+def serve(
+    host: str, port: int, database_url: str, workers: int, max_parked_polls: int,
+    limits: tuple[str, ...], allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
+) -> None:
     """Serve the REST API at http://HOST:PORT/engine-rest."""
     try:
         database = settings_from_url(database_url)
@@ -61,11 +75,15 @@ def serve(host: str, port: int, database_url: str, workers: int, max_parked_poll
         raise click.BadParameter(str(error), param_hint="--database-url") from None
     overrides = dict(_setting(text, "--limit") for text in limits)
     try:
-        settings.limits().with_overrides(overrides)
+        settings.check_limits(overrides)
+        for name, value in overrides.items():
+            os.environ[settings.limit_variable(name)] = value
+        http_limits = settings.http_limits()
+        settings.limits()
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--limit") from None
-    for name, value in overrides.items():
-        os.environ[settings.limit_variable(name)] = value
+    _extend_listed(settings.ALLOWED_HOSTS_VARIABLE, [*_bound_name(host), *allowed_hosts])
+    _extend_listed(settings.ALLOWED_ORIGINS_VARIABLE, list(allowed_origins))
     if workers > 1 and database.dialect != "postgres":
         raise click.BadParameter("several server processes need PostgreSQL", param_hint="--workers")
     # Server processes read their settings from the environment (uvicorn starts them fresh).
@@ -79,7 +97,21 @@ def serve(host: str, port: int, database_url: str, workers: int, max_parked_poll
         port=port,
         workers=workers,
         log_level="warning",
+        http="extask.infrastructure.rest.server_protocol:GuardedHttpProtocol",
+        limit_concurrency=http_limits.connections,
     )
+
+
+def _bound_name(host: str) -> list[str]:
+    """The address the server listens on, when it names one (not every interface)."""
+    return [] if host in ("0.0.0.0", "::", "") else [host]
+
+
+def _extend_listed(variable: str, given: list[str]) -> None:
+    """Add to a comma-separated list setting in the environment, where the server processes read it."""
+    items = [item for item in (os.environ.get(variable) or "").split(",") if item.strip()]
+    if given:
+        os.environ[variable] = ",".join(dict.fromkeys([*items, *given]))
 
 
 def _setting(text: str, option: str) -> tuple[str, str]:

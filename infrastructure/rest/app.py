@@ -1,6 +1,6 @@
 """The FastAPI application: every router under ``/engine-rest``, errors as Camunda error bodies
-(``errors``), and the worker commands' short way past FastAPI's per-request machinery
-(``worker_commands``).
+(``errors``), the checks every request passes first (``request_guards``), and the worker
+commands' short way past FastAPI's per-request machinery (``worker_commands``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from extask.domain.variables import InvalidVariableValue
 from extask.infrastructure.rest import errors, long_polling
 from extask.infrastructure.rest.exit_signals import on_exit_signals
 from extask.infrastructure.rest.openapi import document_camunda_errors
+from extask.infrastructure.rest.request_guards import RequestGuards, RequestPolicy
 from extask.infrastructure.rest.routers import (
     batch,
     execution,
@@ -41,10 +42,12 @@ from extask.infrastructure.rest.worker_commands import WorkerCommands
 REST_ROOT = "/engine-rest"
 
 class ExtaskAPI(FastAPI):
-    """FastAPI with the worker commands' middleware (``worker_commands``) in front of its own."""
+    """FastAPI with the request guards, then the worker commands' middleware, in front of its own."""
+
+    request_policy = RequestPolicy()
 
     def build_middleware_stack(self) -> ASGIApp:
-        return WorkerCommands(super().build_middleware_stack(), root=REST_ROOT)
+        return RequestGuards(WorkerCommands(super().build_middleware_stack(), root=REST_ROOT), self.request_policy)
 
 
 @asynccontextmanager
@@ -73,11 +76,13 @@ def create_app(
     long_poller: LongPoller | None = None,
     batches: BatchService | None = None,
     audit: AuditTrail | None = None,
+    *,
+    policy: RequestPolicy = RequestPolicy(),
 ) -> FastAPI:
     """The app over ``service``; without ``long_poller`` fetch-and-lock answers at once, whatever
     its ``asyncResponseTimeout`` (the lifespan starts and stops the poller's wake-ups); without
     ``batches``, retries-async and /batch answer 404; without ``audit`` a task's events and past
-    states answer 404."""
+    states answer 404. ``policy`` says which hosts and origins may send requests, and how large."""
     app = ExtaskAPI(
         lifespan=lifespan,
         title="extask",
@@ -88,6 +93,7 @@ def create_app(
         redoc_url=None,
         default_response_class=CamundaJSONResponse,
     )
+    app.request_policy = policy
     serve(app, service, long_poller, batches, audit)
     root = APIRouter(prefix=REST_ROOT)
     # external_task_query first: its /count and /topic-names are not task ids.

@@ -3,11 +3,14 @@
 
 Application errors get the status of their class; bad input (malformed JSON, wrong JSON types,
 unconvertible query parameters or variables) 400 ``InvalidRequestException``; anything
-unexpected 500 and the exception's class name, as Camunda does.
+unexpected 500 with a generic message and a correlation id, under which the server's log has the
+exception: an answer never shows internal class names or raw database messages.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from fastapi import Request
@@ -24,6 +27,8 @@ from extask.application.errors import (
 )
 from extask.domain.variables import InvalidVariableValue
 from extask.infrastructure.rest.wire import CamundaJSONResponse, error_response
+
+log = logging.getLogger("extask.rest")
 
 _STATUS = ((NotFound, 404), (BadRequest, 400), (Conflict, 400), (Suspended, 400), (ConcurrentModification, 500))
 
@@ -64,7 +69,14 @@ async def http_error(request: Request, error: HTTPException) -> CamundaJSONRespo
 
 
 async def unexpected_error(request: Request, error: Exception) -> CamundaJSONResponse:
-    return error_response(500, type(error).__name__, str(error))
+    correlation_id = uuid.uuid4().hex[:16]
+    log.error(
+        "Unexpected error %s answering %s %s", correlation_id, request.method, request.url.path, exc_info=error
+    )
+    return error_response(
+        500, "ProcessEngineException",
+        f"An unexpected error occurred; the server's log has its details under correlation id {correlation_id}",
+    )
 
 
 def describe_validation_errors(errors: Any) -> str:

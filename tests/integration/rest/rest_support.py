@@ -11,7 +11,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-BASE_URL = "http://testserver/engine-rest"
+BASE_URL = "http://localhost/engine-rest"
 
 __all__ = ["BASE_URL", "TestClient", "assert_error", "assert_no_content"]
 

@@ -31,6 +31,7 @@ from extask.application.dto import FetchAndLockRequest, FetchTopic, NewExternalT
 from extask.application.queries import HistoricExternalTaskLogQuery, IncidentQuery
 from extask.infrastructure.bootstrap import build_engine
 from extask.infrastructure.rest.app import REST_ROOT, create_app, serve
+from extask.infrastructure.rest.request_guards import RequestPolicy
 
 MAX_EXAMPLES = 10
 MAX_POLL_MS = 20
@@ -38,7 +39,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 # The app exists at import, because schemathesis reads its served document while collecting; the
 # fixture plugs its engine in, so nothing touches a database before the tests run.
-app = create_app(None)  # type: ignore[arg-type]
+# schemathesis sends its requests to the ASGI app as the host "testserver".
+app = create_app(None, policy=RequestPolicy(allowed_hosts=frozenset({"testserver"})))  # type: ignore[arg-type]
 schema = schemathesis.openapi.from_asgi(f"{REST_ROOT}/openapi.json", app)
 schema.config.phases.coverage.enabled = os.environ.get("EXTASK_OPENAPI_COVERAGE") == "1"
 schema.config.phases.coverage.unexpected_methods = set()

@@ -1,0 +1,84 @@
+"""The HTTP connection handling ``extask serve`` runs: uvicorn's, with a deadline and a size limit
+for a request's line and headers.
+
+uvicorn times out a connection only while it sits idle between requests; one that opens and sends
+nothing, or sends its headers a byte at a time, is held for good, and enough of them take every
+connection slot. Here a request's head must arrive within ``HttpLimits.header_seconds`` and stay
+under ``header_bytes``, or the connection is closed (oversized: answered 400 first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from extask.infrastructure import settings
+from extask.infrastructure.rest.request_guards import HttpLimits
+
+
+
+@functools.cache
+def _limits() -> HttpLimits:
+    return settings.http_limits()  # read once per server process
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing connections whose request head is late or too large.
+    The limits come from the environment, as every server process reads its settings."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_seconds = _limits().header_seconds
+        self.header_bytes = _limits().header_bytes
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_size = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_size = 0
+        # The first request's head has had its deadline since the connection was made; a later
+        # one is awaited by uvicorn's keep-alive timeout until its first byte, then by this.
+        if self._head_deadline is None:
+            self._await_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value))
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_arrived()
+        super().on_headers_complete()
+
+    def _count(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > self.header_bytes:
+            # Raised in a parser callback, it reaches uvicorn as a malformed request: 400, closed.
+            raise ValueError("request head larger than the limit")
+
+    def _await_head(self) -> None:
+        self._head_deadline = self.loop.call_later(self.header_seconds, self._head_late)
+
+    def _head_arrived(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_late(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 
 from fastapi import FastAPI
 
@@ -13,6 +14,9 @@ from extask.infrastructure.rest.app import create_app
 
 def application() -> FastAPI:
     """Factory for uvicorn (``factory=True``): one engine per server process."""
+    # The engine's own warnings and errors (an unexpected error, under its correlation id) go to
+    # standard error beside uvicorn's, with a time and the logger's name.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = build_engine(
         settings.database_url(), max_parked_polls=settings.max_parked_polls(), limits=settings.limits()
     )

@@ -11,11 +11,14 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
+from tests.conftest import postgres_url
 from tests.e2e.conftest import _stop, start_server
 
 BODY_BYTES = 64 * 1024
@@ -25,8 +28,10 @@ WAIT_SECONDS = 10  # for what must happen within about SLOW_SECONDS
 
 
 class Guarded:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, database_url: str, stderr_path: Path) -> None:
         self.url = url
+        self.database_url = database_url
+        self.stderr_path = stderr_path
         self.address = (urlsplit(url).hostname, urlsplit(url).port)
         self.http = httpx.Client(base_url=f"{url}/engine-rest", timeout=WAIT_SECONDS)
 
@@ -50,7 +55,7 @@ def guarded(request, tmp_path_factory) -> Iterator[Guarded]:
         f"sqlite:///{log_dir / 'extask.db'}" if request.param == "sqlite"
         else request.getfixturevalue("postgres_module_schema_url")
     )
-    process, url, _ = start_server(
+    process, url, stderr_path = start_server(
         database_url, log_dir,
         "--allowed-host", "ops.internal",
         "--allowed-origin", "https://console.example",
@@ -59,7 +64,7 @@ def guarded(request, tmp_path_factory) -> Iterator[Guarded]:
         "--limit", f"header_seconds={SLOW_SECONDS}",
         "--limit", f"connections={CONNECTIONS}",
     )
-    server = Guarded(url)
+    server = Guarded(url, database_url, stderr_path)
     try:
         yield server
     finally:
@@ -219,6 +224,29 @@ class TestEveryAnswer:
     def test_says_nosniff(self, guarded, method, path):
         response = guarded.http.request(method, path, json={} if method == "POST" else None)
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+class TestUnexpectedErrors:
+    def test_answer_a_correlation_id_the_servers_log_has_the_error_under(self, guarded):
+        if not guarded.database_url.startswith("postgresql"):
+            pytest.skip("a read model table is taken away on PostgreSQL")
+        schema = guarded.database_url.rsplit("schema=", 1)[1]
+        with psycopg.connect(postgres_url(), autocommit=True) as connection:
+            connection.execute(f'ALTER TABLE "{schema}".ext_task RENAME TO ext_task_away')
+            try:
+                response = guarded.http.get("/external-task", params={"topicName": "guarded"})
+            finally:
+                connection.execute(f'ALTER TABLE "{schema}".ext_task_away RENAME TO ext_task')
+        assert_refused(response, 500, "correlation id")
+        message = response.json()["message"]
+        assert "ext_task" not in message and "UndefinedTable" not in message
+        correlation_id = message.rsplit(" ", 1)[-1]
+        # Logged (and flushed) before the answer was built.
+        log = guarded.stderr_path.read_text(errors="replace")
+        assert correlation_id in log
+        logged = log[log.index(correlation_id):]
+        assert "UndefinedTable" in logged and "GET /engine-rest/external-task" in logged
+        assert guarded.http.get("/external-task", params={"topicName": "guarded"}).status_code == 200
 
 
 class TestConnections:

@@ -8,6 +8,14 @@ in Camunda, an unknown task id or a negative retries value is found only when th
 and fails that task alone. Progress is saved as the batch begins, every ``PROGRESS_EVERY`` tasks
 and at least every quarter of ``BATCH_LEASE``.
 
+A batch covers at most ``Limits.items_per_batch`` tasks, counting the ids given and those its
+queries find; a selection of more is refused with a 400 naming the limit, before anything is
+saved (narrow the query, e.g. by topic or process instance, or raise the limit). The batch records
+its task ids in its first event and one event per task, and every read of it (``GET /batch``,
+its run, a take-up) replays them all, so its cost in memory and time grows with its size: a
+query finding millions of tasks must not make a batch that nobody can read quickly. This is a
+deliberate difference from Camunda, whose batches split any number of instances into jobs.
+
 No batch is left unfinished for good. An engine that closes stops its batches between two
 transactions and lets them go (``Batch.Interrupted``); one that crashed is taken to have done so
 once its batch has recorded nothing for ``BATCH_LEASE``. ``start`` makes this engine look for such
@@ -32,6 +40,7 @@ from extask.application.command_bus import utc_now
 from extask.application.dto import BatchDTO, BatchFailureDTO
 from extask.application.errors import ApplicationError, BadRequest, NotFound
 from extask.application.event_store import ExternalTaskEventStore
+from extask.application.limits import Limits, check_count
 from extask.application.ports import Clock
 from extask.application.queries import RetriesSelection
 from extask.application.service import ExternalTaskService
@@ -53,9 +62,12 @@ class BatchService:
         clock: Clock = utc_now,
         *,
         tasks_per_transaction: int = PROGRESS_EVERY,
+        limits: Limits | None = None,
     ) -> None:
         self._event_store = event_store
         self._service = service
+        # None: the service's (a stand-in service without limits of its own has the defaults).
+        self._limits = limits if limits is not None else getattr(service, "limits", Limits())
         self._clock = clock
         # A batch stops between two transactions, so a test that stops one midway takes them small.
         self._tasks_per_transaction = tasks_per_transaction
@@ -72,7 +84,11 @@ class BatchService:
         """Start a ``set-external-task-retries`` batch over the selected tasks; answers at once."""
         if retries is None:
             raise BadRequest("The number of retries cannot be null.")
+        limit = self._limits.items_per_batch
+        # The ids given are counted before any query runs; then all the ids the selection finds.
+        check_count(len(selection.external_task_ids or []), limit, "External task ids of the batch", "items_per_batch")
         task_ids = self._service.external_task_ids(selection)
+        check_count(len(task_ids), limit, "Tasks the batch selects", "items_per_batch")
         batch = Batch.set_external_task_retries(
             now=self._now(), batch_id=uuid4(), retries=retries, external_task_ids=task_ids
         )

@@ -7,7 +7,11 @@ It is the library's ``Application`` with four additions:
   transaction; a group whose aggregates were changed meanwhile is refused alone, the rest commit;
 - a cache of committed aggregates spares a database read per command. It only ever hands out
   copies, and a decision made on a stale copy cannot commit: its events carry the version it
-  saw, which the recorder checks under the event store's lock;
+  saw, which the recorder checks under the event store's lock. It is bounded by count and by
+  bytes (``cache_bytes``): each cached version is weighed once, as it is written, by the text it
+  holds (its variables, error details and other strings; see ``estimated_bytes``), and the least
+  recently used are dropped until both bounds hold; one aggregate heavier than the whole budget
+  is not cached at all;
 - events are encoded with orjson (``FastJSONTranscoder``): the library's JSON, several times
   faster, since every command encodes its events on the way to the group commit.
 """
@@ -26,9 +30,16 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Recording, Transcoder
 
 from extask.application.errors import BadRequest
+from extask.application.limits import Limits
 from extask.application.moved_topics import register_former_topics
 
 CACHE_SIZE = 100_000
+# What an aggregate weighs beyond the text it holds (its object, fields and small values), and
+# each variable beyond its name and text: roughly what CPython takes for them (a task of no
+# variables measures about 2-3 KiB), kept low enough that CACHE_SIZE small aggregates fit the
+# default budget, so the count still bounds an engine of small tasks as it did.
+AGGREGATE_BYTES = 2048
+VARIABLE_BYTES = 350
 
 
 class FastJSONTranscoder(JSONTranscoder):
@@ -48,11 +59,14 @@ class FastJSONTranscoder(JSONTranscoder):
 class ExternalTaskEventStore(Application[UUID]):
     name = "extask"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, *, cache_bytes: int = Limits().cache_bytes) -> None:
         register_former_topics()
         super().__init__(env)
-        self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
+        # Each cached aggregate with its weight (``estimated_bytes``), least recently used first.
+        self._cache: OrderedDict[UUID, tuple[Aggregate, int]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._cache_budget = cache_bytes
+        self._cached_bytes = 0
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = FastJSONTranscoder()
@@ -77,10 +91,10 @@ class ExternalTaskEventStore(Application[UUID]):
         if not fresh:
             with self._cache_lock:
                 for aggregate_id in aggregate_ids:
-                    cached = self._cache.get(aggregate_id)
-                    if cached is not None:
+                    entry = self._cache.get(aggregate_id)
+                    if entry is not None:
                         self._cache.move_to_end(aggregate_id)
-                        found[aggregate_id] = (cached, True)
+                        found[aggregate_id] = (entry[0], True)
             found = {aggregate_id: (_copy(cached), True) for aggregate_id, (cached, _) in found.items()}
         missing = [aggregate_id for aggregate_id in aggregate_ids if aggregate_id not in found]
         if missing and not cached_only:
@@ -99,7 +113,12 @@ class ExternalTaskEventStore(Application[UUID]):
     def forget(self, aggregate_ids: Sequence[UUID]) -> None:
         with self._cache_lock:
             for aggregate_id in aggregate_ids:
-                self._cache.pop(aggregate_id, None)
+                self._uncache(aggregate_id)
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the cached aggregates weigh together (``estimated_bytes``)."""
+        return self._cached_bytes
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -120,17 +139,28 @@ class ExternalTaskEventStore(Application[UUID]):
     def write(self, groups: Sequence[Any]) -> list[bool]:
         """Write prepared groups in one transaction; one result per group."""
         accepted: list[bool] = self.recorder.insert_event_groups(groups)  # type: ignore[attr-defined]
+        # Weighed before the lock is taken: only the bookkeeping waits for it.
+        written = [
+            (aggregate, estimated_bytes(aggregate) if ok and not getattr(aggregate, "is_removed", False) else None)
+            for ok, group in zip(accepted, groups)
+            for aggregate in group.aggregates
+        ]
         with self._cache_lock:
-            for ok, group in zip(accepted, groups):
-                for aggregate in group.aggregates:
-                    if ok and not getattr(aggregate, "is_removed", False):
-                        self._cache[aggregate.id] = aggregate
-                        self._cache.move_to_end(aggregate.id)
-                    else:
-                        self._cache.pop(aggregate.id, None)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+            for aggregate, weight in written:
+                self._uncache(aggregate.id)
+                if weight is not None and weight <= self._cache_budget:
+                    self._cache[aggregate.id] = (aggregate, weight)
+                    self._cached_bytes += weight
+            while len(self._cache) > CACHE_SIZE or self._cached_bytes > self._cache_budget:
+                _, (_, weight) = self._cache.popitem(last=False)
+                self._cached_bytes -= weight
         return accepted
+
+    def _uncache(self, aggregate_id: UUID) -> None:
+        """Drop one aggregate from the cache; the caller holds the cache's lock."""
+        entry = self._cache.pop(aggregate_id, None)
+        if entry is not None:
+            self._cached_bytes -= entry[1]
 
     def commit(self, groups: Sequence[Sequence[Aggregate]]) -> list[bool]:
         """Write each group's pending events and runtime rows; one transaction, one result per group."""
@@ -145,6 +175,29 @@ class ExternalTaskEventStore(Application[UUID]):
                 close_commit_connections()
         finally:
             super().close()
+
+
+def estimated_bytes(aggregate: Aggregate) -> int:
+    """What a cached aggregate keeps in memory, roughly: a fixed part, its strings (the error
+    details, ...) by their length, and its variables (mappings of name to stored value, or of
+    name to text) by their names and texts. Only the aggregate's own fields and one level of
+    their mappings are looked at, which is where extask's aggregates keep what can be large: the
+    cost is a few microseconds, not a walk through every object."""
+    weight = AGGREGATE_BYTES
+    for value in aggregate.__dict__.values():
+        kind = type(value)
+        if kind is str:
+            weight += len(value)
+        elif kind is dict:
+            for name, item in value.items():
+                weight += VARIABLE_BYTES + (len(name) if type(name) is str else 0)
+                if type(item) is dict:
+                    text = item.get("value")
+                    if type(text) is str:
+                        weight += len(text)
+                elif type(item) is str:
+                    weight += len(item)
+    return weight
 
 
 def _copy(aggregate: Aggregate) -> Aggregate:

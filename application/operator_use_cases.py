@@ -1,4 +1,10 @@
-"""The commands operators send: set retries (of one task, of several at once, of each on its own), priorities, incident annotations."""
+"""The commands operators send: set retries (of one task, of several at once, of each on its own), priorities, incident annotations.
+
+``set_retries_many`` (``PUT /external-task/retries``) sets the retries of all its tasks in one
+transaction, all or none, so it takes at most ``Limits.items_per_batch`` of them, counting the
+ids given and those its queries found: more is refused with a 400 naming the limit, as
+``retries-async`` does (see ``batches``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from extask.application.arguments import check
 from extask.application.command_bus import CommandBus
 from extask.application.errors import ApplicationError, BadRequest, NotFound
+from extask.application.limits import Limits, check_count
 from extask.application.ports import RuntimeReadModel
 from extask.application.queries import IncidentQuery, Page
 from extask.application.unit_of_work import UnitOfWork
@@ -19,6 +26,7 @@ from extask.domain.external_task import ExternalTask
 
 class OperatorUseCases(CommandBus):
     _runtime: RuntimeReadModel
+    limits: Limits
 
     def set_retries(self, task_id: str, retries: int) -> None:
         """Set one task's retries: 0 creates an incident, more than 0 resolves it."""
@@ -42,6 +50,7 @@ class OperatorUseCases(CommandBus):
         ids = list(dict.fromkeys(task_ids or []))
         if not ids:
             raise BadRequest("externalTaskIds is empty")
+        check_count(len(ids), self.limits.items_per_batch, "Tasks to set the retries of", "items_per_batch")
         if any(task_id is None for task_id in ids):
             raise BadRequest("External task id cannot be null: externalTaskIds contains null value")
 

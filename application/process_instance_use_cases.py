@@ -10,12 +10,14 @@ from eventsourcing.domain import Aggregate
 
 from extask.application.arguments import stored_variables
 from extask.application.command_bus import CommandBus
+from extask.application.limits import Limits
 from extask.application.ports import RuntimeReadModel
 from extask.application.unit_of_work import UnitOfWork
 
 
 class ProcessInstanceUseCases(CommandBus):
     _runtime: RuntimeReadModel
+    limits: Limits
 
     def suspend_process_instance(self, process_instance_id: str) -> None:
         self._change_process_instance(process_instance_id, "suspend")
@@ -48,7 +50,7 @@ class ProcessInstanceUseCases(CommandBus):
         modifications: Mapping[str, Any] | None = None,
         deletions: Sequence[str] | None = None,
     ) -> None:
-        typed = stored_variables(modifications)
+        typed = stored_variables(modifications, variable_bytes=self.limits.variable_bytes)
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             instance = load.instance(process_instance_id)

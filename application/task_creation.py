@@ -1,4 +1,9 @@
-"""Creating tasks: each new task joins its process instance, which is started if it does not exist yet."""
+"""Creating tasks: each new task joins its process instance, which is started if it does not exist yet.
+
+``create_many`` (``POST /external-task/create/batch``) takes at most ``Limits.items_per_batch``
+tasks, and every variable at most ``Limits.variable_bytes``: the tasks are written in one
+transaction, all or none, so their number is what one request may ask of it.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +17,22 @@ from eventsourcing.domain import Aggregate
 from extask.application.arguments import check, stored_variables
 from extask.application.command_bus import CommandBus
 from extask.application.dto import ExternalTaskDTO, NewExternalTask
+from extask.application.limits import Limits, check_count
 from extask.application.unit_of_work import UnitOfWork
 from extask.domain.external_task import ExternalTask
 from extask.domain.process_instance import ProcessInstance
 
 
 class TaskCreation(CommandBus):
+    limits: Limits
+
     def create(self, task: NewExternalTask) -> ExternalTaskDTO:
         """Create one task; its process instance is started if it does not exist yet."""
         return self.create_many([task])[0]
 
     def create_many(self, tasks: Sequence[NewExternalTask]) -> list[ExternalTaskDTO]:
         """Create several tasks, all or none."""
+        check_count(len(tasks), self.limits.items_per_batch, "Tasks to create", "items_per_batch")
         prepared = [self._prepare_new_task(spec) for spec in tasks]
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
@@ -86,6 +95,6 @@ class TaskCreation(CommandBus):
             # An id we generate names no existing instance: no need to look for one.
             "new_instance": spec.process_instance_id is None,
         }
-        variables = stored_variables(spec.variables)
-        local_variables = stored_variables(spec.local_variables)
+        variables = stored_variables(spec.variables, variable_bytes=self.limits.variable_bytes)
+        local_variables = stored_variables(spec.local_variables, variable_bytes=self.limits.variable_bytes)
         return spec, uuid4(), ids, variables, local_variables

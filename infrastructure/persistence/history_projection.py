@@ -7,11 +7,20 @@ Camunda); they only update the per-task state used to fill in later rows.
 
 The projection decides what changes; a store carries it out: in SQL, one event at a time, as the
 server catches up, or in memory, for a replay of the whole event store that is written in bulk.
+
+A server catches up a page of events at a time (``next_notifications``): at most
+``HISTORY_PAGE_EVENTS`` of them and at most ``HISTORY_PAGE_BYTES`` of stored events together,
+told from their sizes before their bodies are read, so a run of large events (variables of
+megabytes) is read a few at a time instead of hundreds at once. An event larger than the whole
+budget is read alone. What is projected does not change, only how many events one read takes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
+
+from eventsourcing.persistence import Notification
 
 from extask.domain.external_task import ExternalTask, epoch_millis
 from extask.infrastructure.persistence.history_tables import (
@@ -21,6 +30,9 @@ from extask.infrastructure.persistence.history_tables import (
     LOG_STATE_SUCCESSFUL,
 )
 from extask.infrastructure.persistence.sql import Dialect, execute
+
+HISTORY_PAGE_EVENTS = 500
+HISTORY_PAGE_BYTES = 16 * 1024 * 1024
 
 STATE_COLUMNS = (
     "id", "topic_name", "worker_id", "priority", "retries", "error_details", "activity_id",
@@ -167,6 +179,46 @@ def log_row(
         "process_definition_id": state["process_definition_id"],
         "process_definition_key": state["process_definition_key"], "tenant_id": state["tenant_id"],
     }
+
+
+def next_notifications(
+    recorder: Any, position: int, *, limit: int = HISTORY_PAGE_EVENTS, max_bytes: int = HISTORY_PAGE_BYTES
+) -> Sequence[Notification]:
+    """The next page of events after ``position`` for the projection: at most ``limit`` events and
+    at most ``max_bytes`` of stored state together, but at least one. Where the page ends is told
+    first, by one query that reads no event's body (``_page_end``); the page is then read up to
+    there."""
+    stop = _page_end(recorder, position, limit, max_bytes)
+    if stop is None:
+        return []
+    return recorder.select_notifications(position, limit=limit, stop=stop, inclusive_of_start=False)
+
+
+def _page_end(recorder: Any, position: int, limit: int, max_bytes: int) -> int | None:
+    """The id of the last of the next ``limit`` events after ``position`` whose stored states,
+    added up from the first, stay within ``max_bytes`` (the first event's id if it alone is
+    larger); None if there is no event after ``position``. Neither backend reads a value to tell
+    its length: SQLite skips a blob's overflow pages, PostgreSQL reads it from the TOAST pointer."""
+    dialect: Dialect = recorder.dialect
+    table = dialect.table(recorder.events_table_name)
+    id_column, length = ("notification_id", "octet_length") if dialect.name == "postgres" else ("rowid", "length")
+    statement = dialect.sql(
+        "SELECT MIN(id) AS first, MAX(CASE WHEN total <= ? THEN id END) AS last FROM ("
+        " SELECT id, SUM(size) OVER (ORDER BY id) AS total FROM ("
+        f"  SELECT {id_column} AS id, {length}(state) AS size FROM {table}"
+        f"  WHERE {id_column} > ? ORDER BY {id_column} LIMIT ?) page) totals"
+    )
+    params = (max_bytes, position, limit)
+    if dialect.name == "postgres":
+        with recorder.datastore.get_connection() as connection:
+            row = connection.execute(statement, params, prepare=True).fetchone()
+    else:
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+    if row is None or row["first"] is None:
+        return None
+    return int(row["last"] if row["last"] is not None else row["first"])
 
 
 def _insert(table: str, columns: tuple[str, ...]) -> str:

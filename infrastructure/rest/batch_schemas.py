@@ -84,7 +84,8 @@ class HistoricProcessInstanceQueryBody(_InstanceQuery):
 
 
 class SetRetriesForExternalTasksRequest(RequestModel):
-    """Camunda's SetRetriesForExternalTasksDto: the union of every selector is used."""
+    """Camunda's SetRetriesForExternalTasksDto: the union of every selector is used, at most
+    ``items_per_batch`` tasks in all (the ids given and those the queries find; more is a 400)."""
 
     retries: Int32 | None = None
     external_task_ids: list[str | None] | None = None

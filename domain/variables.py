@@ -12,12 +12,20 @@ as ``to_dict()`` and rebuilt with ``from_dict()``. Canonical values:
 
 ``typed_value`` converts input the way Camunda's REST layer does and raises
 ``InvalidVariableValue`` carrying the Camunda exception name and message on bad input.
+
+``valueInfo`` is, as in Camunda, a flat map of scalars (string, number, boolean, null): the keys
+Camunda reads are ``objectTypeName`` and ``serializationDataFormat`` (Object), ``filename``,
+``mimeType`` and ``encoding`` (File) and ``transient``; clients may add others (the JavaScript
+client sends ``mimetype``). Nothing nested is stored, so whatever is stored can be delivered. A
+File's metadata ends up in the headers of its download, so it must be fit for them: a file name
+without control characters, a media type ``type/subtype``, an encoding that is a known charset.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 import math
 import re
@@ -56,6 +64,22 @@ _INT_BITS = {"Short": 16, "Integer": 32, "Long": 64}
 
 _INTEGER_TEXT = re.compile(r"[+-]?\d+")
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# valueInfo keys Camunda reads as text, and the one it reads as a boolean.
+_TEXT_INFO = ("objectTypeName", "serializationDataFormat", "filename", "mimeType", "encoding")
+_TRANSIENT = "transient"
+# A File's metadata, as it goes into the headers of its download (RFC 9110 tokens and parameters).
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(
+    rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|\"[\x20\x21\x23-\x5b\x5d-\x7e]*\"))*"
+)
+_CHARSET = re.compile(_TOKEN)
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_MEDIA_TYPE_LENGTH = 255
+MAX_CHARSET_LENGTH = 64
+MAX_FILENAME_LENGTH = 4000  # Camunda keeps a file name in a column of 4000 characters
+# How much of an offending value a refusal shows.
+_SHOWN = 100
+
 _DATE_TEXT = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"(Z|[+-]\d{2}:?\d{2})"
@@ -145,11 +169,24 @@ def typed_value(value: Any, type_name: str | None = None, value_info: Mapping | 
     info = _value_info(value_info)
     if type_name is None:
         if isinstance(value, TypedValue):
+            # Already converted (by the REST layer, or by an embedding application): its valueInfo
+            # is checked all the same, since it may not have come through here.
+            _value_info(value.value_info)
+            if value.type == "File":
+                _check_file_info(value.value_info)
+            if not _is_canonical(value.value):
+                raise InvalidVariableValue(
+                    "InvalidRequestException",
+                    f"The value of a {value.type} variable must be text, a finite number, a boolean or null, "
+                    f"not {_kind(value.value)}",
+                )
             return value
         return _infer(value, info)
     canonical = _CANONICAL_NAMES.get(type_name.lower()) if isinstance(type_name, str) else None
     if canonical is None:
         raise InvalidVariableValue("RestException", f"Unsupported value type '{type_name}'")
+    if canonical == "File":
+        _check_file_info(info)
     if value is None:
         return TypedValue(canonical, None, info)
     return TypedValue(canonical, _CONVERTERS[canonical](value, canonical), info)
@@ -167,15 +204,93 @@ def _value_info(value_info: Mapping | None) -> dict:
         return {}
     if not isinstance(value_info, Mapping):
         raise InvalidVariableValue("InvalidRequestException", f"valueInfo must be an object, got '{value_info}'")
+    info = dict(value_info)
     # It is stored as JSON, which has no NaN or infinities (and the events' encoder would quietly
     # write them as null).
     try:
-        json.dumps(value_info, allow_nan=False)
+        json.dumps(info, allow_nan=False)
     except (TypeError, ValueError):
         raise InvalidVariableValue(
             "InvalidRequestException", f"valueInfo must be a JSON object of finite numbers, got '{value_info}'"
         ) from None
-    return dict(value_info)
+    except RecursionError:  # nested beyond what JSON text is read to: checked as any nesting below
+        pass
+    for key, item in info.items():
+        if not isinstance(key, str):
+            raise _invalid_info(f"valueInfo must be an object with text keys, got the key '{_shown(key)}'")
+        if not (item is None or isinstance(item, (str, bool, int, float))):
+            raise _invalid_info(
+                "valueInfo must be a flat object of strings, numbers, booleans and nulls: "
+                f"'{_shown(key)}' is {_kind(item)}"
+            )
+    for key in _TEXT_INFO:
+        if not isinstance(info.get(key), (str, type(None))):
+            raise _invalid_info(f"valueInfo '{key}' must be a string, got '{_shown(info[key])}'")
+    if not isinstance(info.get(_TRANSIENT), (bool, type(None))):
+        raise _invalid_info("The property 'transient' should have a value of type 'boolean'.")
+    return info
+
+
+def _is_canonical(value: object) -> bool:
+    """What ``TypedValue.value`` holds once converted: a scalar (Json and Xml are text)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (str, bool, int))
+
+
+def _kind(item: object) -> str:
+    if isinstance(item, Mapping):
+        return "an object"
+    if isinstance(item, (list, tuple)):
+        return "an array"
+    return f"of Python type {type(item).__name__}"
+
+
+def _check_file_info(info: Mapping) -> None:
+    """A File's name, media type and encoding go into the headers of its download."""
+    filename, mime_type, encoding = info.get("filename"), info.get("mimeType"), info.get("encoding")
+    if filename is not None and _CONTROL_CHARACTERS.search(filename):
+        raise _invalid_info(
+            f"The file name (valueInfo 'filename') must not hold control characters or line breaks, got '{_shown(filename)}'"
+        )
+    if filename is not None and len(filename) > MAX_FILENAME_LENGTH:
+        raise _invalid_info(
+            f"The file name (valueInfo 'filename') must be at most {MAX_FILENAME_LENGTH} characters long, "
+            f"got {len(filename)}: '{_shown(filename)}'"
+        )
+    if mime_type and not is_media_type(mime_type):
+        raise _invalid_info(
+            "The mime type (valueInfo 'mimeType') must be a media type such as 'text/plain' (ASCII, without "
+            f"control characters or line breaks), got '{_shown(mime_type)}'"
+        )
+    if encoding and not is_charset(encoding):
+        raise _invalid_info(f"The encoding (valueInfo 'encoding') is not a known charset: '{_shown(encoding)}'")
+
+
+def is_media_type(text: object) -> bool:
+    """``type/subtype`` with optional parameters, fit for a Content-Type header."""
+    return isinstance(text, str) and len(text) <= MAX_MEDIA_TYPE_LENGTH and _MEDIA_TYPE.fullmatch(text) is not None
+
+
+def is_charset(text: object) -> bool:
+    """The name of a text encoding Python knows (``UTF-8``, ``ISO-8859-1`` ...), fit for a header."""
+    if not isinstance(text, str) or len(text) > MAX_CHARSET_LENGTH or _CHARSET.fullmatch(text) is None:
+        return False
+    try:
+        return getattr(codecs.lookup(text), "_is_text_encoding", True)  # not base64, rot13, zlib ...
+    except LookupError:
+        return False
+
+
+def _invalid_info(message: str) -> InvalidVariableValue:
+    return InvalidVariableValue("InvalidRequestException", message)
+
+
+def _shown(value: object) -> str:
+    """A value as a refusal shows it: cut short, its control characters written out (\\u000d)."""
+    text = java_text(value)
+    text = text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
+    return _CONTROL_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _infer(value: Any, info: dict) -> TypedValue:
@@ -287,13 +402,23 @@ def _to_json(value: Any, type_name: str) -> str:
             json.loads(value)
         except ValueError:
             raise _cannot_convert(value, type_name) from None
+        except RecursionError:  # nested too deeply to be read: no JSON this engine can use either
+            raise _nested_too_deeply(type_name) from None
         return value
     if isinstance(value, (dict, list)):
         try:
             return json.dumps(value, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError):
             raise _cannot_convert(value, type_name) from None
+        except RecursionError:
+            raise _nested_too_deeply(type_name) from None
     raise _not_serialized_text(type_name)
+
+
+def _nested_too_deeply(type_name: str) -> InvalidVariableValue:
+    return InvalidVariableValue(
+        "InvalidRequestException", f"Cannot convert a value of type '{type_name}': it is nested too deeply"
+    )
 
 
 def _to_serialized_text(value: Any, type_name: str) -> str:

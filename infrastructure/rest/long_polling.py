@@ -1,8 +1,9 @@
 """Long polling over HTTP: the fetch-and-lock route's waiting, and the app's lifespan.
 
 A parked poll holds its request without a thread (the route is ``async``; each fetch runs in
-the thread pool). It stops waiting if the client disconnects, so it cannot lock tasks for
-nobody.
+the thread pool). It stops waiting if the client disconnects, and gives back what it locked
+after that, so it cannot lock tasks for nobody. A client, for its share of the parked polls, is
+the peer address of the request.
 
 Shutdown: parked polls are answered with Camunda's 500 ``Request rejected due to shutdown of
 application server.`` uvicorn only runs the lifespan shutdown once every open request has
@@ -30,7 +31,13 @@ async def fetch_and_lock(
     poller: LongPoller | None = getattr(request.app.state, "long_polling", None)
     if poller is None:  # an app without long polling answers at once
         return await run_in_threadpool(service.fetch_and_lock, fetch)
-    return await poller.fetch_and_lock(fetch, timeout_ms, disconnected=lambda: _disconnected(request))
+    return await poller.fetch_and_lock(
+        fetch,
+        timeout_ms,
+        disconnected=lambda: _disconnected(request),
+        client=request.client.host if request.client is not None else None,
+        give_back=service.give_back,
+    )
 
 
 async def _disconnected(request: Request) -> None:

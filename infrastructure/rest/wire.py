@@ -86,6 +86,13 @@ class CamundaJSONResponse(JSONResponse):
         self.raw_headers.append((b"content-type", b"application/json"))
 
 
+class RenderedJSONResponse(CamundaJSONResponse):
+    """A CamundaJSONResponse whose content is JSON already written (bytes)."""
+
+    def render(self, content: Any) -> bytes:
+        return content
+
+
 def error_body(camunda_type: str, message: str, code: int | None = None) -> dict:
     return {"type": camunda_type, "message": message, "code": code}
 

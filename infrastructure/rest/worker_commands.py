@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,11 +32,7 @@ from extask.infrastructure.rest.schemas import (
     ExtendLockRequest,
     FailureRequest,
     FetchAndLockBody,
-    LockedExternalTask,
 )
-from extask.infrastructure.rest.wire import CamundaJSONResponse
-
-_LOCKED_TASKS = TypeAdapter(list[LockedExternalTask])
 
 # A command on one task: (request model, the route function taking (service, task_id, body)).
 _TASK_COMMANDS: dict[str, tuple[type[BaseModel], Callable[..., Awaitable[Response]]]] = {
@@ -82,8 +78,7 @@ class WorkerCommands:
         service = scope["app"].state.service
         try:
             if task_id is None:
-                tasks = await external_task.fetch_and_lock(request, service, parsed)
-                response: Response = CamundaJSONResponse(_LOCKED_TASKS.dump_python(tasks, mode="json", by_alias=True))
+                response: Response = await external_task.fetch_and_lock(request, service, parsed)
             else:
                 response = await route(service, task_id, parsed)
         except ApplicationError as error:

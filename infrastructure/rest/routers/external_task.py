@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from extask.application.errors import BadRequest
 from extask.infrastructure.rest import long_polling
+from extask.infrastructure.rest.locked_tasks import locked_tasks_response
 from extask.infrastructure.rest.routers import NO_CONTENT, CamundaTextResponse, Service, no_content, text_or_no_content
 from extask.infrastructure.rest.schemas import (
     MAX_ASYNC_RESPONSE_TIMEOUT,
@@ -54,13 +55,12 @@ def create_batch(service: Service, body: CreateExternalTaskBatchRequest | None =
 
 
 @router.post("/fetchAndLock", response_model=list[LockedExternalTask])
-async def fetch_and_lock(
-    request: Request, service: Service, body: FetchAndLockBody | None = None
-) -> list[LockedExternalTask]:
+async def fetch_and_lock(request: Request, service: Service, body: FetchAndLockBody | None = None) -> Response:
     """Lock up to ``maxTasks`` tasks of the given topics for the worker.
 
     With ``asyncResponseTimeout`` (ms, at most 1,800,000) and no task to lock at once, the request
-    is held until a task becomes available (answered with it) or the timeout passes (``[]``).
+    is held until a task becomes available (answered with it) or the timeout passes (``[]``). A
+    task whose answer cannot be written is left out and ends in an incident (``locked_tasks``).
     """
     body = body or FetchAndLockBody()
     if body.async_response_timeout is not None and body.async_response_timeout > MAX_ASYNC_RESPONSE_TIMEOUT:
@@ -69,7 +69,7 @@ async def fetch_and_lock(
             f"{MAX_ASYNC_RESPONSE_TIMEOUT} milliseconds"
         )
     tasks = await long_polling.fetch_and_lock(request, service, body.to_request(), body.async_response_timeout)
-    return [LockedExternalTask.from_locked(task) for task in tasks]
+    return await locked_tasks_response(service, tasks)
 
 
 @router.get("/{task_id}", response_model=ExternalTask)

@@ -52,6 +52,13 @@ class Suspended(ApplicationError):
     camunda_type = "RestException"
 
 
+class Unavailable(ApplicationError):
+    """The engine cannot take the request now (every connection for queries is busy); nothing
+    was changed, and the same request may succeed later."""
+
+    retry_after_seconds = 1
+
+
 class ConcurrentModification(ApplicationError):
     """Concurrent writers kept winning and retrying on fresh state did not get through."""
 

@@ -26,6 +26,9 @@ class Limits:
     conditions_per_query: int = 50
     # Values in one list of a query (activityIdIn, tenantIdIn, externalTaskIdIn, ...).
     values_per_list: int = 10_000
+    # Characters of a LIKE pattern (incidentMessageLike, a like condition ...): matching one takes
+    # time in the pattern's length times the value's, which no statement timeout can stop.
+    like_pattern_characters: int = 200
     # Items of one bulk command: create/batch, retries and retries-async (the ids a query finds too).
     items_per_batch: int = 10_000
     # One variable's value as stored (its text, or its bytes before base64).

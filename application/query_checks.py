@@ -1,16 +1,22 @@
-"""Camunda's checks on an ExternalTaskQuery, made before it reaches the read model.
+"""Camunda's checks on an ExternalTaskQuery, made before it reaches the read model, and the
+engine's limits on the size of every query.
 
 The messages and exception names are Camunda's: those its query builder raises (null members,
 booleans and null in ordering conditions, sorting directions) and the one its REST layer raises
-for an unknown process variable operator.
+for an unknown process variable operator. The limits (``check_query_size``) are extask's own:
+each variable condition is a subquery for the database to plan, and each list a parameter to
+send and to compare with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
 from extask.application.errors import BadRequest
+from extask.application.limits import Limits, check_count
 from extask.application.queries import (
     EXTERNAL_TASK_SORT_KEYS,
     SORT_ORDERS,
@@ -39,6 +45,36 @@ def check_task_query(query: ExternalTaskQuery) -> list[tuple[str, str]]:
     for condition in query.process_variables:
         check_condition(condition)
     return effective_sorting(query.sorting)
+
+
+def check_query_size(query: Any, limits: Limits) -> None:
+    """Refuse a query (any of the query dataclasses) with more variable conditions than
+    ``conditions_per_query``, a list of more values than ``values_per_list`` or a LIKE pattern
+    longer than ``like_pattern_characters``."""
+    for field in fields(query):
+        value = getattr(query, field.name)
+        if field.name == "process_variables":
+            check_count(
+                len(value), limits.conditions_per_query, "Conditions in processVariables", "conditions_per_query"
+            )
+            for condition in value:
+                if condition.operator in ("like", "notLike") and isinstance(condition.value, str):
+                    check_like_pattern(condition.value, f"the {condition.operator} condition on {condition.name}", limits)
+        elif isinstance(value, (list, tuple)):
+            check_count(len(value), limits.values_per_list, f"Values in {_camel_case(field.name)}", "values_per_list")
+        elif field.name.endswith("_like") and isinstance(value, str):
+            check_like_pattern(value, _camel_case(field.name), limits)
+
+
+def check_like_pattern(pattern: str, what: str, limits: Limits) -> None:
+    check_count(
+        len(pattern), limits.like_pattern_characters, f"Characters of the pattern of {what}", "like_pattern_characters"
+    )
+
+
+def _camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
 
 
 def check_condition(condition: VariableCondition) -> None:

@@ -2,6 +2,8 @@
 
 Queries never load aggregates; history queries first bring the history projection up to the
 position current at the time of the query, so they see every command that returned before.
+Every query a caller hands in is first held to the limits on its size (``conditions_per_query``,
+``values_per_list``), embedded callers' as much as the REST API's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from extask.application.dto import (
     ProcessInstanceDTO,
 )
 from extask.application.errors import BadRequest, NotFound
+from extask.application.limits import Limits, check_count
 from extask.application.ports import Clock, HistoryReadModel, RuntimeReadModel
 from extask.application.queries import (
     HISTORIC_INCIDENT_SORT_KEYS,
@@ -31,7 +34,7 @@ from extask.application.queries import (
     Page,
     RetriesSelection,
 )
-from extask.application.query_checks import check_task_query
+from extask.application.query_checks import check_query_size, check_task_query
 from extask.domain.external_task import to_millisecond
 from extask.domain.variables import TypedValue
 
@@ -40,6 +43,7 @@ class ExternalTaskReads:
     _runtime: RuntimeReadModel
     _history: HistoryReadModel
     _clock: Clock
+    limits: Limits
 
     # -- process instances ----------------------------------------------------------------------
 
@@ -81,10 +85,12 @@ class ExternalTaskReads:
 
     def query_tasks(self, query: ExternalTaskQuery, page: Page = Page()) -> list[ExternalTaskDTO]:
         """Tasks matching every filter of the query, in its sorting order, then by id."""
+        check_query_size(query, self.limits)
         sorting = check_task_query(query)
         return self._runtime.query_tasks(replace(query, sorting=sorting), page, self._query_time())
 
     def count_tasks(self, query: ExternalTaskQuery) -> int:
+        check_query_size(query, self.limits)
         check_task_query(query)
         return self._runtime.count_tasks(query, self._query_time())
 
@@ -102,6 +108,15 @@ class ExternalTaskReads:
         """The tasks a bulk retries command selects, each once: the explicit ids (kept even when
         unknown, so the command can report them), the query's tasks, then the tasks of the
         selected process instances."""
+        for query in (
+            selection.external_task_query, selection.process_instance_query, selection.historic_process_instance_query
+        ):
+            if query is not None:
+                check_query_size(query, self.limits)
+        check_count(
+            len(selection.process_instance_ids or []), self.limits.values_per_list,
+            "Values in processInstanceIds", "values_per_list",
+        )
         if selection.external_task_query is not None:
             check_task_query(selection.external_task_query)
         if any(task_id is None for task_id in selection.external_task_ids or []):
@@ -144,12 +159,14 @@ class ExternalTaskReads:
     def query_history_log(
         self, query: HistoricExternalTaskLogQuery, page: Page = Page()
     ) -> list[HistoricExternalTaskLogDTO]:
+        check_query_size(query, self.limits)
         self._check_sorting(query.sorting, HISTORIC_LOG_SORT_KEYS)
         query.check()
         self._history.catch_up()
         return self._history.query_logs(query, page)
 
     def count_history_log(self, query: HistoricExternalTaskLogQuery) -> int:
+        check_query_size(query, self.limits)
         query.check()
         self._history.catch_up()
         return self._history.count_logs(query)
@@ -157,11 +174,13 @@ class ExternalTaskReads:
     def query_historic_incidents(
         self, query: HistoricIncidentQuery, page: Page = Page()
     ) -> list[HistoricIncidentDTO]:
+        check_query_size(query, self.limits)
         self._check_sorting(query.sorting, HISTORIC_INCIDENT_SORT_KEYS)
         self._history.catch_up()
         return self._history.query_historic_incidents(query, page)
 
     def count_historic_incidents(self, query: HistoricIncidentQuery) -> int:
+        check_query_size(query, self.limits)
         self._history.catch_up()
         return self._history.count_historic_incidents(query)
 
@@ -186,10 +205,12 @@ class ExternalTaskReads:
         return details
 
     def query_incidents(self, query: IncidentQuery, page: Page = Page()) -> list[IncidentDTO]:
+        check_query_size(query, self.limits)
         self._check_sorting(query.sorting, INCIDENT_SORT_KEYS)
         return self._runtime.query_incidents(query, page)
 
     def count_incidents(self, query: IncidentQuery) -> int:
+        check_query_size(query, self.limits)
         return self._runtime.count_incidents(query)
 
     def get_incident(self, incident_id: str) -> IncidentDTO:

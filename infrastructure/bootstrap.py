@@ -20,6 +20,7 @@ from extask.application.long_polling import DEFAULT_MAX_PARKED_POLLS, LongPoller
 from extask.application.ports import Clock
 from extask.application.service import ExternalTaskService
 from extask.infrastructure.notifications import InProcessSignal
+from extask.infrastructure.persistence.bounded_reads import Reads, bounded_reads
 from extask.infrastructure.persistence.database import settings_from_url
 from extask.infrastructure.persistence.history_read_model import SqlHistoryReadModel
 from extask.infrastructure.persistence.replay import ReadModelReplay
@@ -53,6 +54,8 @@ class Engine:
     long_polling: LongPoller | None = None
     # Bulk commands running in the background (retries-async).
     batches: BatchService | None = None
+    # The connections the operators' and auditors' queries run on (their own on PostgreSQL).
+    query_reads: Reads | None = None
 
     def close(self) -> None:
         if self.batches is not None:
@@ -61,6 +64,8 @@ class Engine:
             self.long_polling.shutdown()
         self.wake_ups.close()
         self.service.close()
+        if self.query_reads is not None:
+            self.query_reads.close()
         self.event_store.close()
 
 
@@ -69,17 +74,21 @@ def build_engine(
     clock: Clock = utc_now,
     *,
     max_parked_polls: int = DEFAULT_MAX_PARKED_POLLS,
+    max_parked_polls_per_client: int | None = None,
     limits: Limits = Limits(),
 ) -> Engine:
     """Open (and on first use create) the database at ``database_url`` and wire the service to it,
-    refusing requests beyond ``limits``."""
+    refusing requests beyond ``limits``. Long polls: at most ``max_parked_polls`` held at a time,
+    ``max_parked_polls_per_client`` of them for one client (None: a quarter)."""
     settings = settings_from_url(database_url)
-    event_store = ExternalTaskEventStore(env=settings.library_env)
+    event_store = ExternalTaskEventStore(env=settings.library_env, cache_bytes=limits.cache_bytes)
     tracking_recorder = event_store.factory.tracking_recorder()
     create_tables(settings, [event_store.recorder, tracking_recorder])
     dialect = Dialect(settings.dialect, settings.schema)
-    runtime = SqlRuntimeReadModel(event_store.recorder.datastore, dialect)
-    history = SqlHistoryReadModel(event_store, tracking_recorder, dialect)
+    # Reads are stopped after limits.query_seconds; queries cannot take the commits' connections.
+    worker_reads, query_reads = bounded_reads(settings, event_store.recorder.datastore, limits.query_seconds)
+    runtime = SqlRuntimeReadModel(worker_reads, query_reads, dialect)
+    history = SqlHistoryReadModel(event_store, tracking_recorder, dialect, query_reads)
     wake_ups = (
         PostgresSignal.from_settings(settings) if settings.dialect == "postgres" else SqliteSignal.from_settings(settings)
     )
@@ -96,11 +105,12 @@ def build_engine(
         wake_ups,
         clock,
         max_parked=max_parked_polls,
+        max_parked_per_client=max_parked_polls_per_client,
         run_sync=anyio.to_thread.run_sync,
     )
     return Engine(
         service=service, event_store=event_store, runtime=runtime, history=history,
         audit=AuditTrail(event_store), replay=ReadModelReplay(settings, event_store, tracking_recorder),
         wake_ups=wake_ups, long_polling=long_polling,
-        batches=BatchService(event_store, service, clock),
+        batches=BatchService(event_store, service, clock, limits=limits), query_reads=query_reads,
     )

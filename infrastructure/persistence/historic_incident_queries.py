@@ -13,7 +13,7 @@ from extask.application.dto import HistoricIncidentDTO
 from extask.application.queries import HistoricIncidentQuery, Page
 from extask.domain.external_task import epoch_millis
 from extask.infrastructure.persistence.query_building import Filters, order_by, paging
-from extask.infrastructure.persistence.sql import from_epoch_ms
+from extask.infrastructure.persistence.sql import Dialect, from_epoch_ms
 
 COLUMNS = (
     "id, create_time, end_time, state, incident_type, incident_message, configuration, "
@@ -32,8 +32,8 @@ SORT_COLUMNS = {
 }
 
 
-def select_statement(query: HistoricIncidentQuery, page: Page) -> tuple[str, list[Any]]:
-    filters = incident_filters(query)
+def select_statement(query: HistoricIncidentQuery, page: Page, dialect: Dialect) -> tuple[str, list[Any]]:
+    filters = incident_filters(query, dialect)
     statement = (
         f"SELECT {COLUMNS} FROM {{hist_incident}}{filters.where()}"
         f"{order_by(query.sorting, SORT_COLUMNS, default='id')}{paging(page)}"
@@ -41,13 +41,13 @@ def select_statement(query: HistoricIncidentQuery, page: Page) -> tuple[str, lis
     return statement, filters.params
 
 
-def count_statement(query: HistoricIncidentQuery) -> tuple[str, list[Any]]:
-    filters = incident_filters(query)
+def count_statement(query: HistoricIncidentQuery, dialect: Dialect) -> tuple[str, list[Any]]:
+    filters = incident_filters(query, dialect)
     return f"SELECT COUNT(*) AS n FROM {{hist_incident}}{filters.where()}", filters.params
 
 
-def incident_filters(query: HistoricIncidentQuery) -> Filters:
-    filters = Filters()
+def incident_filters(query: HistoricIncidentQuery, dialect: Dialect) -> Filters:
+    filters = Filters(dialect)
     for column, value in (
         ("id", query.incident_id), ("id", query.cause_incident_id), ("id", query.root_cause_incident_id),
         ("incident_type", query.incident_type), ("incident_message", query.incident_message),
@@ -58,8 +58,7 @@ def incident_filters(query: HistoricIncidentQuery) -> Filters:
         ("history_configuration", query.history_configuration),
     ):
         filters.equal(column, value)
-    if query.incident_message_like is not None:
-        filters.add("incident_message LIKE ?", query.incident_message_like)
+    filters.like("incident_message", query.incident_message_like)
     filters.within("process_definition_key", query.process_definition_key_in)
     filters.within("tenant_id", query.tenant_id_in)
     if query.without_tenant_id:

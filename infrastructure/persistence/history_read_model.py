@@ -19,8 +19,9 @@ from extask.application.errors import ApplicationError
 from extask.application.event_store import ExternalTaskEventStore
 from extask.application.queries import HistoricExternalTaskLogQuery, HistoricIncidentQuery, Page
 from extask.infrastructure.persistence import historic_incident_queries as historic_incidents
+from extask.infrastructure.persistence.bounded_reads import Reads
 from extask.infrastructure.persistence.history_position import PROJECTION_NAME, HistoryPosition
-from extask.infrastructure.persistence.history_projection import HistoryProjection, SqlHistoryStore
+from extask.infrastructure.persistence.history_projection import HistoryProjection, SqlHistoryStore, next_notifications
 from extask.infrastructure.persistence.history_tables import (
     LOG_STATE_CREATED,
     LOG_STATE_DELETED,
@@ -30,7 +31,6 @@ from extask.infrastructure.persistence.history_tables import (
 from extask.infrastructure.persistence.query_building import Filters, order_by, paging
 from extask.infrastructure.persistence.sql import Dialect, from_epoch_ms
 
-BATCH_SIZE = 500
 CATCH_UP_TIMEOUT_SECONDS = 30.0
 
 LOG_COLUMNS = (
@@ -57,8 +57,11 @@ class HistoryProjectionBehind(ApplicationError):
 
 
 class SqlHistoryReadModel:
-    def __init__(self, event_store: ExternalTaskEventStore, tracking_recorder: Any, dialect: Dialect) -> None:
+    def __init__(
+        self, event_store: ExternalTaskEventStore, tracking_recorder: Any, dialect: Dialect, query_reads: Reads
+    ) -> None:
         self._event_store = event_store
+        self._query_reads = query_reads
         self._tracking = tracking_recorder
         self._dialect = dialect
         self._projection = HistoryProjection()
@@ -82,9 +85,7 @@ class SqlHistoryReadModel:
 
     def _process_next_batch(self) -> None:
         position = self._tracking.max_tracking_id(PROJECTION_NAME) or 0
-        notifications = self._event_store.recorder.select_notifications(
-            start=position, limit=BATCH_SIZE, inclusive_of_start=False
-        )
+        notifications = next_notifications(self._event_store.recorder, position)
         if not notifications:
             return
         try:
@@ -105,12 +106,11 @@ class SqlHistoryReadModel:
     # -- queries --------------------------------------------------------------------------------
 
     def _rows(self, statement: str, params: Iterable[Any] = ()) -> list[Any]:
-        with self._tracking.datastore.transaction(commit=False) as cursor:
-            cursor.execute(self._dialect.sql(statement), tuple(params))
-            return cursor.fetchall()
+        """The rows of a query, on the query reads (``bounded_reads``)."""
+        return self._query_reads.rows(self._dialect.sql(statement), tuple(params))
 
     def query_logs(self, query: HistoricExternalTaskLogQuery, page: Page) -> list[HistoricExternalTaskLogDTO]:
-        filters = log_filters(query)
+        filters = log_filters(query, self._dialect)
         statement = (
             f"SELECT {LOG_COLUMNS} FROM {{hist_ext_task_log}}{filters.where()}"
             f"{order_by(query.sorting, LOG_SORT_COLUMNS, default='seq')}{paging(page)}"
@@ -118,7 +118,7 @@ class SqlHistoryReadModel:
         return [log_from_row(row) for row in self._rows(statement, filters.params)]
 
     def count_logs(self, query: HistoricExternalTaskLogQuery) -> int:
-        filters = log_filters(query)
+        filters = log_filters(query, self._dialect)
         rows = self._rows(f"SELECT COUNT(*) AS n FROM {{hist_ext_task_log}}{filters.where()}", filters.params)
         return int(rows[0]["n"])
 
@@ -131,15 +131,15 @@ class SqlHistoryReadModel:
         return (True, rows[0]["error_details"]) if rows else (False, None)
 
     def query_historic_incidents(self, query: HistoricIncidentQuery, page: Page) -> list[HistoricIncidentDTO]:
-        rows = self._rows(*historic_incidents.select_statement(query, page))
+        rows = self._rows(*historic_incidents.select_statement(query, page, self._dialect))
         return [historic_incidents.incident_from_row(row) for row in rows]
 
     def count_historic_incidents(self, query: HistoricIncidentQuery) -> int:
-        return int(self._rows(*historic_incidents.count_statement(query))[0]["n"])
+        return int(self._rows(*historic_incidents.count_statement(query, self._dialect))[0]["n"])
 
 
-def log_filters(query: HistoricExternalTaskLogQuery) -> Filters:
-    filters = Filters()
+def log_filters(query: HistoricExternalTaskLogQuery, dialect: Dialect) -> Filters:
+    filters = Filters(dialect)
     filters.equal("id", query.log_id)
     filters.equal("external_task_id", query.external_task_id)
     filters.equal("topic_name", query.topic_name)

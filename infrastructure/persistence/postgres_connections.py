@@ -6,7 +6,7 @@ pre-ping would cost a round trip on every checkout, and after a failed check the
 (psycopg_pool's backoff starts at one second) before it tries the next connection. Instead, the
 pool's ``getconn`` looks at each connection it hands out (one ``poll`` of its socket) and gives
 back one the server closed, so that the pool replaces it, and takes the next. The writers' kept connections (``CommitChannel``), which are not
-in the pool, are looked at the same way.
+in the pool, are looked at the same way, and so is the queries' own pool (``bounded_reads``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def _readable(socket: int) -> bool:
 
 def hand_out_open_connections(pool: psycopg_pool.ConnectionPool) -> None:
     """Make the pool pass over connections the server closed, for everything that borrows from it
-    (the library's reads and writes, the read models, the history projection, the writers).
+    (on the event store's pool: the library's reads and writes, fetch-and-lock's reads, the
+    history projection, the writers; on the queries' own pool: the operators' queries).
     Idempotent."""
     if getattr(pool, "_hands_out_open_connections", False):
         return

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from extask.application.queries import Page
-from extask.infrastructure.persistence.sql import in_list
+from extask.infrastructure.persistence.like import like
+from extask.infrastructure.persistence.sql import Dialect, one_of
 
 UNBOUNDED = 2**62
 
 
 @dataclass
 class Filters:
+    dialect: Dialect
     clauses: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
 
@@ -26,9 +28,15 @@ class Filters:
             self.add(f"{column} = ?", value)
 
     def within(self, column: str, values: Sequence[Any] | None) -> None:
-        # An empty list is no filter, as in Camunda's REST API.
+        """``column`` is one of ``values``, with one parameter however many they are. An empty
+        list is no filter, as in Camunda's REST API."""
         if values:
-            self.add(f"{column} IN {in_list(list(values))}", *values)
+            self.add(*one_of(self.dialect, column, values))
+
+    def like(self, column: str, pattern: str | None) -> None:
+        """``column`` matches the LIKE ``pattern`` (``like.like``'s rules, the same on both backends)."""
+        if pattern is not None:
+            self.add(*like(self.dialect, column, pattern))
 
     def where(self) -> str:
         return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""

@@ -1,4 +1,10 @@
-"""Queries over the runtime read model: fetch-and-lock candidates, tasks, variables, incidents."""
+"""Queries over the runtime read model: fetch-and-lock candidates, tasks, variables, incidents.
+
+The worker path's reads (fetch-and-lock's candidates, the variables of its answer, what a long
+poll waits for) and the reads inside commands run on the worker reads; the queries of operators
+(task lists and counts, incidents, process instances) on the query reads, which on PostgreSQL
+have connections of their own (``bounded_reads``).
+"""
 
 from __future__ import annotations
 
@@ -17,12 +23,14 @@ from extask.application.dto import (
 from extask.application.queries import ExternalTaskQuery, IncidentQuery, Page, ProcessInstanceFilter
 from extask.domain.external_task import epoch_millis
 from extask.domain.variables import TypedValue
+from extask.infrastructure.persistence.bounded_reads import Reads
 from extask.infrastructure.persistence.query_building import Filters, order_by, paging
-from extask.infrastructure.persistence.sql import Dialect, from_epoch_ms, in_list
+from extask.infrastructure.persistence.sql import Dialect, any_of, from_epoch_ms, one_of
 from extask.infrastructure.persistence.task_query import instance_filters, task_filters, task_order_by
 
-# Sent before a statement of fetch-and-lock (``keyed``), in its transaction: one statement for both settings.
-_KEYED_PLANS_ONLY = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+# SQLite refuses a compound SELECT of more than 500 parts: the per-topic branches of a fetch are
+# unioned in groups of at most this many, and the groups unioned again.
+_BRANCHES_PER_UNION = 250
 
 TASK_COLUMNS = (
     "id, topic_name, worker_id, lock_expiration_time, retries, suspended, priority, create_time, "
@@ -41,47 +49,45 @@ INCIDENT_SORT_COLUMNS = {
 
 
 class SqlRuntimeReadModel:
-    def __init__(self, datastore: Any, dialect: Dialect) -> None:
-        self._datastore = datastore
+    def __init__(self, worker_reads: Reads, query_reads: Reads, dialect: Dialect) -> None:
+        self._worker_reads = worker_reads
+        self._query_reads = query_reads
         self._dialect = dialect
 
-    def _rows(self, statement: str, params: Iterable[Any] = (), *, keyed: bool = False) -> list[Any]:
-        return self._select(self._dialect.sql(statement), tuple(params), keyed=keyed)
+    def _rows(
+        self, statement: str, params: Iterable[Any] = (), *, keyed: bool = False, worker: bool = False
+    ) -> list[Any]:
+        return self._select(self._dialect.sql(statement), tuple(params), keyed=keyed, worker=worker)
 
-    def _select(self, statement: str, params: tuple[Any, ...], *, keyed: bool = False) -> list[Any]:
-        """The rows of one statement in the backend's SQL. ``keyed``: a statement of
-        fetch-and-lock, which finds its rows by key or reads the first entries of an index in its
-        order. On a table never analysed, or analysed while it was small, PostgreSQL would trade
-        that for scanning the whole table, or for reading every match and sorting them; and a
-        plan it made so while the table was small it keeps for the connection's life, however
-        much the table grows. Sequential and bitmap scans are turned off for the statement
+    def _select(
+        self, statement: str, params: tuple[Any, ...], *, keyed: bool = False, worker: bool = False
+    ) -> list[Any]:
+        """The rows of one statement in the backend's SQL: on the worker reads if ``worker`` or
+        ``keyed``, else on the query reads. ``keyed``: a statement of fetch-and-lock, which finds
+        its rows by key or reads the first entries of an index in its order. On a table never
+        analysed, or analysed while it was small, PostgreSQL would trade that for scanning the
+        whole table, or for reading every match and sorting them; and a plan it made so while the
+        table was small it keeps for the connection's life, however much the table grows.
+        Sequential and bitmap scans are turned off for the statement
         (tests/integration/test_fetch_plan.py, tests/e2e/test_steady_state.py)."""
-        if self._dialect.name != "postgres":
-            with self._datastore.transaction(commit=False) as cursor:
-                cursor.execute(statement, params)
-                return cursor.fetchall()
-        with self._datastore.get_connection() as connection:
-            if not keyed:
-                # One statement is a transaction of its own: one round trip rather than three.
-                return connection.execute(statement, params).fetchall()
-            with connection.transaction():
-                connection.execute(_KEYED_PLANS_ONLY)
-                return connection.execute(statement, params).fetchall()
+        if keyed or worker:
+            return self._worker_reads.rows(statement, params, keyed=keyed)
+        return self._query_reads.rows(statement, params)
 
     # -- fetch-and-lock -------------------------------------------------------------------------
 
     def select_fetchable(self, request: FetchAndLockRequest, now: datetime) -> list[tuple[str, str]]:
         statement, params = self.fetchable_statement(request, now)
-        rows = self._select(statement, params, keyed=_walks_index(request))
+        rows = self._select(statement, params, keyed=_walks_index(request), worker=True)
         return [(row["id"], row["topic_name"]) for row in rows]
 
     def explain_fetchable(self, request: FetchAndLockRequest, now: datetime) -> str:
         """The database's plan for the candidate query, chosen as ``select_fetchable`` has it chosen."""
         statement, params = self.fetchable_statement(request, now)
         if self._dialect.name != "postgres":
-            rows = self._select("EXPLAIN QUERY PLAN " + statement, params)
+            rows = self._select("EXPLAIN QUERY PLAN " + statement, params, worker=True)
             return "\n".join(row["detail"] for row in rows)
-        rows = self._select("EXPLAIN " + statement, params, keyed=_walks_index(request))
+        rows = self._select("EXPLAIN " + statement, params, keyed=_walks_index(request), worker=True)
         return "\n".join(row["QUERY PLAN"] for row in rows)
 
     def fetchable_statement(self, request: FetchAndLockRequest, now: datetime) -> tuple[str, tuple[Any, ...]]:
@@ -93,8 +99,7 @@ class SqlRuntimeReadModel:
         if not ordering:
             return self._fetchable_by_topic(request, now)
         filters = self._fetchable_filters(now)
-        topic_clauses = [self._topic_clause(topic) for topic in request.topics]
-        filters.add("(" + " OR ".join(c for c, _ in topic_clauses) + ")", *[p for _, ps in topic_clauses for p in ps])
+        self._add_topics(filters, request.topics)
         statement = f"SELECT id, topic_name FROM {{ext_task}} t{filters.where()} ORDER BY {', '.join(ordering)} LIMIT ?"
         return self._dialect.sql(statement), (*filters.params, request.max_tasks)
 
@@ -119,14 +124,15 @@ class SqlRuntimeReadModel:
             )
             params += [*filters.params, request.max_tasks]
         # UNION: a topic asked for twice (with other filters) must not offer a task twice.
-        statement = (
-            f"SELECT id, topic_name FROM ({' UNION '.join(branches)}) c ORDER BY free_since, create_time LIMIT ?"
-        )
+        groups = [branches[i : i + _BRANCHES_PER_UNION] for i in range(0, len(branches), _BRANCHES_PER_UNION)]
+        unions = [" UNION ".join(group) for group in groups]
+        if len(unions) > 1:
+            unions = [" UNION ".join(f"SELECT * FROM ({union}) g" for union in unions)]
+        statement = f"SELECT id, topic_name FROM ({unions[0]}) c ORDER BY free_since, create_time LIMIT ?"
         return self._dialect.sql(statement), (*params, request.max_tasks)
 
-    @staticmethod
-    def _fetchable_filters(now: datetime) -> Filters:
-        filters = Filters()
+    def _fetchable_filters(self, now: datetime) -> Filters:
+        filters = Filters(self._dialect)
         # The literals match ext_task_fetchable_v2's predicate; an unlocked task counts as expired at 0.
         filters.add("COALESCE(lock_expiration_time, 0) <= ?", epoch_millis(now))
         filters.add("suspended = FALSE")
@@ -141,11 +147,10 @@ class SqlRuntimeReadModel:
         and a poll told "nothing ahead" would then sleep until its timeout."""
         if not topics:
             return None
-        filters = Filters()
+        filters = Filters(self._dialect)
         filters.add("suspended = ?", False)
         filters.add("(retries IS NULL OR retries > 0)")
-        clauses = [self._topic_clause(topic) for topic in topics]
-        filters.add("(" + " OR ".join(c for c, _ in clauses) + ")", *[p for _, ps in clauses for p in ps])
+        self._add_topics(filters, topics)
         statement = f"SELECT MIN(COALESCE(lock_expiration_time, 0)) AS at FROM {{ext_task}} t{filters.where()}"
         return from_epoch_ms(self._rows(statement, filters.params, keyed=True)[0]["at"])
 
@@ -154,26 +159,47 @@ class SqlRuntimeReadModel:
         unlocked), filters aside; topics without a task that could ever be fetched are left out."""
         if not topic_names:
             return {}
+        topic_is_one, topics = one_of(self._dialect, "topic_name", topic_names)
         rows = self._rows(
             "SELECT topic_name, MIN(COALESCE(lock_expiration_time, 0)) AS at FROM {ext_task} "
-            f"WHERE topic_name IN {in_list(list(topic_names))} AND suspended = ? "
-            "AND (retries IS NULL OR retries > 0) GROUP BY topic_name",
-            [*topic_names, False],
+            f"WHERE {topic_is_one} AND suspended = ? AND (retries IS NULL OR retries > 0) GROUP BY topic_name",
+            [topics, False],
             keyed=True,
         )
         return {row["topic_name"]: from_epoch_ms(row["at"]) for row in rows}
 
-    @staticmethod
-    def _topic_clause(topic: FetchTopic) -> tuple[str, list[Any]]:
-        filters = Filters()
+    def _add_topics(self, filters: Filters, topics: Sequence[FetchTopic]) -> None:
+        """A task of one of the topics, with that topic's filters: the topics asked for by name
+        alone are one membership test (one parameter however many), the others one OR each."""
+        by_name_only: list[str] = []
+        clauses: list[str] = []
+        params: list[Any] = []
+        for topic in topics:
+            topic_filters = self._topic_filters(topic)
+            if len(topic_filters.clauses) == 1:  # its name's
+                by_name_only.append(topic.topic_name)
+            else:
+                clauses.append(" AND ".join(topic_filters.clauses))
+                params += topic_filters.params
+        if by_name_only:
+            clause, names = one_of(self._dialect, "topic_name", by_name_only)
+            clauses.insert(0, clause)
+            params.insert(0, names)
+        filters.add(f"({any_of(clauses)})", *params)
+
+    def _topic_clause(self, topic: FetchTopic) -> tuple[str, list[Any]]:
+        filters = self._topic_filters(topic)
+        return "(" + " AND ".join(filters.clauses) + ")", filters.params
+
+    def _topic_filters(self, topic: FetchTopic) -> Filters:
+        filters = Filters(self._dialect)
         filters.add("topic_name = ?", topic.topic_name)
         filters.equal("business_key", topic.business_key)
         filters.equal("process_definition_id", topic.process_definition_id)
         filters.within("process_definition_id", topic.process_definition_id_in)
         filters.equal("process_definition_key", topic.process_definition_key)
         filters.within("process_definition_key", topic.process_definition_key_in)
-        if topic.process_definition_version_tag is not None:
-            filters.add("process_definition_version_tag LIKE ?", topic.process_definition_version_tag)
+        filters.like("process_definition_version_tag", topic.process_definition_version_tag)
         if topic.tenant_id_in:
             filters.within("tenant_id", topic.tenant_id_in)
         elif topic.without_tenant_id:
@@ -187,7 +213,7 @@ class SqlRuntimeReadModel:
                 f"AND ({matches}))",
                 *params,
             )
-        return "(" + " AND ".join(filters.clauses) + ")", filters.params
+        return filters
 
     # -- tasks ----------------------------------------------------------------------------------
 
@@ -200,8 +226,9 @@ class SqlRuntimeReadModel:
         return (True, rows[0]["error_details"]) if rows else (False, None)
 
     def task_ids_of_process_instance(self, process_instance_id: str) -> list[str]:
+        # Read inside the commands on a process instance: not to be refused for busy queries.
         rows = self._rows(
-            "SELECT id FROM {ext_task} WHERE process_instance_id = ? ORDER BY id", (process_instance_id,)
+            "SELECT id FROM {ext_task} WHERE process_instance_id = ? ORDER BY id", (process_instance_id,), worker=True
         )
         return [row["id"] for row in rows]
 
@@ -256,10 +283,11 @@ class SqlRuntimeReadModel:
         ids = list(process_instance_ids)
         if not ids:
             return {}
+        instance_is_one, instances = one_of(self._dialect, "process_instance_id", ids)
         rows = self._rows(
-            "SELECT process_instance_id, name, type, value, value_info FROM {proc_var} "
-            f"WHERE process_instance_id IN {in_list(ids)} ORDER BY name",
-            ids,
+            f"SELECT process_instance_id, name, type, value, value_info FROM {{proc_var}} WHERE {instance_is_one} "
+            "ORDER BY name",
+            [instances],
             keyed=True,
         )
         variables: dict[str, dict[str, TypedValue]] = {}
@@ -287,7 +315,7 @@ class SqlRuntimeReadModel:
     # -- incidents ------------------------------------------------------------------------------
 
     def query_incidents(self, query: IncidentQuery, page: Page) -> list[IncidentDTO]:
-        filters = incident_filters(query)
+        filters = incident_filters(query, self._dialect)
         statement = (
             "SELECT id, incident_timestamp, incident_type, incident_message, configuration, "
             "process_instance_id, process_definition_id, execution_id, activity_id, tenant_id, annotation "
@@ -297,7 +325,7 @@ class SqlRuntimeReadModel:
         return [incident_from_row(row) for row in self._rows(statement, filters.params)]
 
     def count_incidents(self, query: IncidentQuery) -> int:
-        filters = incident_filters(query)
+        filters = incident_filters(query, self._dialect)
         rows = self._rows(f"SELECT COUNT(*) AS n FROM {{incident}}{filters.where()}", filters.params)
         return int(rows[0]["n"])
 
@@ -307,15 +335,14 @@ def _walks_index(request: FetchAndLockRequest) -> bool:
     return not (request.use_priority or request.sorting)
 
 
-def incident_filters(query: IncidentQuery) -> Filters:
-    filters = Filters()
+def incident_filters(query: IncidentQuery, dialect: Dialect) -> Filters:
+    filters = Filters(dialect)
     filters.equal("id", query.incident_id)
     filters.equal("id", query.cause_incident_id)
     filters.equal("id", query.root_cause_incident_id)
     filters.equal("incident_type", query.incident_type)
     filters.equal("incident_message", query.incident_message)
-    if query.incident_message_like is not None:
-        filters.add("incident_message LIKE ?", query.incident_message_like)
+    filters.like("incident_message", query.incident_message_like)
     filters.equal("process_definition_id", query.process_definition_id)
     filters.within("process_definition_key", query.process_definition_key_in)
     filters.equal("process_instance_id", query.process_instance_id)

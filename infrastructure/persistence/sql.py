@@ -8,7 +8,9 @@ models beside the live ones.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -69,8 +71,24 @@ def delete_where_in(cursor: Any, dialect: Dialect, table: str, column: str, valu
         cursor.executemany(dialect.sql(f"DELETE FROM {{{table}}} WHERE {column} = ?"), [(v,) for v in values])
 
 
-def in_list(values: list[Any]) -> str:
-    return "(" + ",".join("?" * len(values)) + ")"
+def one_of(dialect: Dialect, column: str, values: Sequence[Any]) -> tuple[str, Any]:
+    """``column`` is one of ``values``, as SQL with ONE parameter and that parameter, so any number
+    of values fits (PostgreSQL takes at most 65,535 parameters a statement): an array on
+    PostgreSQL, a JSON array on SQLite."""
+    if dialect.name == "postgres":
+        return f"{column} = ANY(?)", list(values)
+    return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+
+
+def any_of(clauses: Sequence[str]) -> str:
+    """The clauses joined by OR, nested in halves: SQLite parses ``a OR b OR c ...`` as a tree as
+    deep as it is long, and refuses one deeper than 1,000."""
+    if not clauses:
+        return "1 = 0"
+    if len(clauses) <= 2:
+        return " OR ".join(f"({clause})" for clause in clauses)
+    middle = len(clauses) // 2
+    return f"({any_of(clauses[:middle])}) OR ({any_of(clauses[middle:])})"
 
 
 def from_epoch_ms(millis: int | None) -> datetime | None:

@@ -24,13 +24,14 @@ from extask.application.errors import (
     Conflict,
     NotFound,
     Suspended,
+    Unavailable,
 )
 from extask.domain.variables import InvalidVariableValue
 from extask.infrastructure.rest.wire import CamundaJSONResponse, error_response
 
 log = logging.getLogger("extask.rest")
 
-_STATUS = ((NotFound, 404), (BadRequest, 400), (Conflict, 400), (Suspended, 400), (ConcurrentModification, 500))
+_STATUS = ((NotFound, 404), (BadRequest, 400), (Conflict, 400), (Suspended, 400), (ConcurrentModification, 500), (Unavailable, 503))
 
 # Camunda's engine exceptions always carry a code, 0 unless they say otherwise; REST-layer
 # exceptions (RestException, InvalidRequestException) created without a cause carry none.
@@ -50,7 +51,10 @@ async def application_error(request: Request, error: ApplicationError) -> Camund
     code = error.code
     if code is None and error.camunda_type in _ENGINE_EXCEPTIONS:
         code = 0
-    return error_response(status, error.camunda_type, error.message, code)
+    response = error_response(status, error.camunda_type, error.message, code)
+    if isinstance(error, Unavailable):
+        response.headers["retry-after"] = str(error.retry_after_seconds)
+    return response
 
 
 async def invalid_variable(request: Request, error: InvalidVariableValue) -> CamundaJSONResponse:

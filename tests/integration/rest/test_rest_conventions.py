@@ -7,7 +7,14 @@ import psycopg
 import pytest
 from rest_support import BASE_URL, TestClient, assert_error, assert_no_content
 
-from extask.application.errors import BadRequest, ConcurrentModification, Conflict, NotFound, Suspended
+from extask.application.errors import (
+    BadRequest,
+    ConcurrentModification,
+    Conflict,
+    NotFound,
+    Suspended,
+    Unavailable,
+)
 from extask.infrastructure.rest.app import create_app
 
 
@@ -158,6 +165,7 @@ class TestErrorStatusMapping:
             (Conflict("held"), 400, "RestException", None),
             (Suspended("paused"), 400, "RestException", None),
             (ConcurrentModification("ENGINE-03005 raced"), 500, "OptimisticLockingException", 1),
+            (Unavailable("every connection for queries is busy"), 503, "ProcessEngineException", 0),
         ],
     )
     def test_each_error_class_has_its_status_and_camunda_body(self, error, status, camunda_type, code):
@@ -165,6 +173,7 @@ class TestErrorStatusMapping:
         with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
             response = client.get("/external-task/any")
         assert_error(response, status, camunda_type, str(error), code=code)
+        assert ("retry-after" in response.headers) == (status == 503)
 
 
 class TestUnexpectedErrors:

@@ -18,7 +18,10 @@ def application() -> FastAPI:
     # standard error beside uvicorn's, with a time and the logger's name.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = build_engine(
-        settings.database_url(), max_parked_polls=settings.max_parked_polls(), limits=settings.limits()
+        settings.database_url(),
+        max_parked_polls=settings.max_parked_polls(),
+        max_parked_polls_per_client=settings.max_parked_polls_per_client(),
+        limits=settings.limits(),
     )
     atexit.register(engine.close)
     return create_app(

@@ -49,6 +49,14 @@ def main() -> None:
     f"more are refused with 500 (also ${settings.MAX_PARKED_POLLS_VARIABLE}).",
 )
 @click.option(
+    "--max-parked-polls-per-client",
+    envvar=settings.MAX_PARKED_POLLS_PER_CLIENT_VARIABLE,
+    default=None,
+    type=click.IntRange(min=1),
+    help="Of those, how many one client (network address) may hold; more of its polls are refused "
+    f"with 500. Default: a quarter of --max-parked-polls (also ${settings.MAX_PARKED_POLLS_PER_CLIENT_VARIABLE}).",
+)
+@click.option(
     "--limit", "limits", multiple=True, metavar="NAME=VALUE",
     help="Set one of the limits, as in --limit max_tasks_per_fetch=20000 (repeatable; also "
     f"${settings.LIMIT_VARIABLE_PREFIX}<NAME>). The limits and their defaults: docs/limits.md.",
@@ -66,7 +74,7 @@ def main() -> None:
 )
 def serve(
     host: str, port: int, database_url: str, workers: int, max_parked_polls: int,
-    limits: tuple[str, ...], allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
+    max_parked_polls_per_client: int | None, limits: tuple[str, ...], allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
 ) -> None:
     """Serve the REST API at http://HOST:PORT/engine-rest."""
     try:
@@ -89,6 +97,8 @@ def serve(
     # Server processes read their settings from the environment (uvicorn starts them fresh).
     os.environ[settings.DATABASE_URL_VARIABLE] = database_url
     os.environ[settings.MAX_PARKED_POLLS_VARIABLE] = str(max_parked_polls)
+    if max_parked_polls_per_client is not None:
+        os.environ[settings.MAX_PARKED_POLLS_PER_CLIENT_VARIABLE] = str(max_parked_polls_per_client)
     click.echo(f"extask serving http://{host}:{port}/engine-rest on {database.dialect}", err=True)
     uvicorn.run(
         "extask.infrastructure.asgi:application",

@@ -12,6 +12,7 @@ from extask.infrastructure.rest.request_guards import LOOPBACK_HOSTS, HttpLimits
 
 DATABASE_URL_VARIABLE = "EXTASK_DATABASE_URL"
 MAX_PARKED_POLLS_VARIABLE = "EXTASK_MAX_PARKED_POLLS"
+MAX_PARKED_POLLS_PER_CLIENT_VARIABLE = "EXTASK_MAX_PARKED_POLLS_PER_CLIENT"
 LIMIT_VARIABLE_PREFIX = "EXTASK_LIMIT_"
 ALLOWED_HOSTS_VARIABLE = "EXTASK_ALLOWED_HOSTS"
 ALLOWED_ORIGINS_VARIABLE = "EXTASK_ALLOWED_ORIGINS"
@@ -27,6 +28,12 @@ def database_url() -> str:
 def max_parked_polls() -> int:
     """How many long polls one server process holds at a time; beyond it they are refused (500)."""
     return int(os.environ.get(MAX_PARKED_POLLS_VARIABLE) or DEFAULT_MAX_PARKED_POLLS)
+
+
+def max_parked_polls_per_client() -> int | None:
+    """How many of those one client (network address) may hold; None: a quarter of them."""
+    value = os.environ.get(MAX_PARKED_POLLS_PER_CLIENT_VARIABLE)
+    return int(value) if value else None
 
 
 def limit_variable(name: str) -> str:

@@ -3,7 +3,8 @@
 ``server`` is module-scoped and parametrised over SQLite (a file in a temporary directory) and
 PostgreSQL (a fresh schema of its own, dropped afterwards), so each test module starts one server
 per backend. Tests sharing a server stay independent by using their own topics and process
-instance ids (see the ``names`` fixture).
+instance ids (see the ``names`` fixture). A module that needs a server started with options of
+its own (small limits, say) builds its fixture on ``serving``, parametrised by ``BACKENDS``.
 
 The server runs as ``python -c "from extask.infrastructure.cli import main; main()" serve ...`` with the
 interpreter running the tests: that is the same function the ``extask`` console script calls, from
@@ -21,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,23 +232,28 @@ def postgres_module_schema_url(postgres_available: bool) -> Iterator[str]:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ],
-)
-def server(request, tmp_path_factory) -> Iterator[RunningServer]:
-    """A real ``extask serve`` process for this module, on SQLite or on PostgreSQL."""
+# Parameters of a module-scoped fixture serving on each backend (``serving``).
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@contextmanager
+def serving(
+    request: pytest.FixtureRequest, tmp_path_factory, *options: str, timeout: float = 10.0
+) -> Iterator[RunningServer]:
+    """A real ``extask serve`` process (with extra command-line ``options``) on the backend of a
+    fixture parametrised by ``BACKENDS``: a SQLite file in a temporary directory, or a fresh
+    PostgreSQL schema for the module. Its client waits ``timeout`` seconds for an answer."""
     log_dir = tmp_path_factory.mktemp(f"e2e-{request.param}")
     if request.param == "sqlite":
         database_url = f"sqlite:///{log_dir / 'extask.db'}"
     else:
         database_url = request.getfixturevalue("postgres_module_schema_url")
-    process, url, stderr_path = start_server(database_url, log_dir)
+    process, url, stderr_path = start_server(database_url, log_dir, *options)
     base_url = f"{url}/engine-rest"
-    http = httpx.Client(base_url=base_url, timeout=10.0)
+    http = httpx.Client(base_url=base_url, timeout=timeout)
     try:
         yield RunningServer(
             url=url,
@@ -259,6 +266,13 @@ def server(request, tmp_path_factory) -> Iterator[RunningServer]:
     finally:
         http.close()
         _stop(process)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory) -> Iterator[RunningServer]:
+    """A real ``extask serve`` process for this module, on SQLite or on PostgreSQL."""
+    with serving(request, tmp_path_factory) as running:
+        yield running
 
 
 @pytest.hookimpl(hookwrapper=True)

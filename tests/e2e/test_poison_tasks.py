@@ -7,8 +7,9 @@ points 2, 5 and 7), on SQLite and PostgreSQL, each with another client served me
   store, as data from before them would be) never blocks its topic: the tasks beside it are
   delivered, it ends in an incident saying why, and later tasks of the topic go out as usual.
 * Too many topics, or a ``maxTasks`` beyond the limit, are refused with 400 naming the limit.
-* With 8 long-poll slots a client (an address) holds at most 2: of three polls it sends at once
-  one is refused, while a poll from another address is served.
+* With 8 long-poll slots and ``--max-parked-polls-per-client 3`` a client (an address) holds at
+  most 3: of four polls it sends at once one is refused, while a poll from another address is
+  served.
 
 One server per backend for the module, with small limits (``--limit``, ``--max-parked-polls``).
 """
@@ -28,7 +29,8 @@ from tests.e2e.conftest import BACKENDS, HOST, serving
 
 MAX_TASKS = 20
 TOPICS = 5
-PARKED = 8  # so one client may hold 2 (a quarter)
+PARKED = 8
+PER_CLIENT = 3  # set: a quarter, the default, would be 2
 OTHER_ADDRESS = "127.0.0.2"  # loopback too: a second client on this machine
 BOUND = 10.0  # s: the most any answer below may take
 
@@ -60,7 +62,7 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
     with serving(
         request, tmp_path_factory,
         "--limit", f"max_tasks_per_fetch={MAX_TASKS}", "--limit", f"topics_per_fetch={TOPICS}",
-        "--max-parked-polls", str(PARKED),
+        "--max-parked-polls", str(PARKED), "--max-parked-polls-per-client", str(PER_CLIENT),
         timeout=BOUND,
     ) as running:
         yield Server(running.base_url, running.database_url, running.http)
@@ -184,14 +186,14 @@ class TestLongPollSlots:
             return http.post("/external-task/fetchAndLock", json=body)
 
         with server.client_from(OTHER_ADDRESS, timeout=40) as greedy, \
-                server.client_from(HOST, timeout=40) as other, ThreadPoolExecutor(4) as pool:
-            polls = [pool.submit(long_poll, greedy, greedy_topic, f"greedy-{i}") for i in range(3)]
-            # Two of them park; the third, whichever it is, is refused at once.
+                server.client_from(HOST, timeout=40) as other, ThreadPoolExecutor(PER_CLIENT + 2) as pool:
+            polls = [pool.submit(long_poll, greedy, greedy_topic, f"greedy-{i}") for i in range(PER_CLIENT + 1)]
+            # PER_CLIENT of them park; the last, whichever it is, is refused at once.
             first_answer = next(as_completed(polls, timeout=BOUND))
             assert_refused(
                 first_answer.result(),
                 "At the moment the server has to handle too many requests of this client at the same time: it "
-                "holds 2 long polls, the most one client may hold (max_parked_per_client). Please try again later.",
+                f"holds {PER_CLIENT} long polls, the most one client may hold (max_parked_per_client). Please try again later.",
                 status=500,
             )
             served = pool.submit(long_poll, other, other_topic, "other")
@@ -199,8 +201,8 @@ class TestLongPollSlots:
             answer = served.result(timeout=BOUND)
             assert answer.status_code == 200, answer.text
             assert [task["id"] for task in answer.json()] == [created]
-            for _ in range(2):  # the greedy client's parked polls are answered as usual
+            for _ in range(PER_CLIENT):  # the greedy client's parked polls are answered as usual
                 server.create(greedy_topic)
             parked = [poll.result(timeout=BOUND) for poll in polls if poll is not first_answer]
-            assert sorted(len(response.json()) for response in parked) == [1, 1]
+            assert sorted(len(response.json()) for response in parked) == [1] * PER_CLIENT
 

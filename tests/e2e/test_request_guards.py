@@ -11,7 +11,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.conftest import postgres_url
-from tests.e2e.conftest import _stop, start_server
+from tests.e2e.conftest import BACKENDS, RunningServer, serving
 
 BODY_BYTES = 64 * 1024
 SLOW_SECONDS = 1
@@ -28,12 +27,12 @@ WAIT_SECONDS = 10  # for what must happen within about SLOW_SECONDS
 
 
 class Guarded:
-    def __init__(self, url: str, database_url: str, stderr_path: Path) -> None:
-        self.url = url
-        self.database_url = database_url
-        self.stderr_path = stderr_path
-        self.address = (urlsplit(url).hostname, urlsplit(url).port)
-        self.http = httpx.Client(base_url=f"{url}/engine-rest", timeout=WAIT_SECONDS)
+    def __init__(self, running: RunningServer) -> None:
+        self.url = running.url
+        self.database_url = running.database_url
+        self.stderr_path = running.stderr_path
+        self.http = running.http
+        self.address = (urlsplit(self.url).hostname, urlsplit(self.url).port)
 
     def create(self, topic: str = "guarded") -> dict:
         response = self.http.post("/external-task/create", json={"topicName": topic})
@@ -44,32 +43,21 @@ class Guarded:
         return self.http.get("/external-task/count", params={"topicName": topic}).json()["count"]
 
     def raw(self) -> socket.socket:
-        connection = socket.create_connection(self.address, timeout=WAIT_SECONDS)
-        return connection
+        return socket.create_connection(self.address, timeout=WAIT_SECONDS)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def guarded(request, tmp_path_factory) -> Iterator[Guarded]:
-    log_dir = tmp_path_factory.mktemp(f"guards-{request.param}")
-    database_url = (
-        f"sqlite:///{log_dir / 'extask.db'}" if request.param == "sqlite"
-        else request.getfixturevalue("postgres_module_schema_url")
-    )
-    process, url, stderr_path = start_server(
-        database_url, log_dir,
+    with serving(
+        request, tmp_path_factory,
         "--allowed-host", "ops.internal",
         "--allowed-origin", "https://console.example",
         "--limit", f"body_bytes={BODY_BYTES}",
         "--limit", f"body_seconds={SLOW_SECONDS}",
         "--limit", f"header_seconds={SLOW_SECONDS}",
         "--limit", f"connections={CONNECTIONS}",
-    )
-    server = Guarded(url, database_url, stderr_path)
-    try:
-        yield server
-    finally:
-        server.http.close()
-        _stop(process)
+    ) as running:
+        yield Guarded(running)
 
 
 def assert_refused(response: httpx.Response, status: int, *words: str) -> None:
@@ -101,7 +89,7 @@ class TestHostNames:
         assert_refused(response, 400)
         assert guarded.count() == before
 
-    @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "ops.internal", "OPS.internal:8080"])
+    @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]:8080", "localhost.", "ops.internal", "OPS.internal:8080"])
     def test_loopback_names_and_configured_ones_are_served(self, guarded, host):
         assert guarded.http.get("/external-task/count", headers={"Host": host}).status_code == 200
 

@@ -21,20 +21,26 @@ def check(rule: Callable[..., None], *args: Any) -> None:
         raise from_domain_error(error) from None
 
 
-def stored_variables(
-    variables: Mapping[str, Any] | None, *, variable_bytes: int = Limits().variable_bytes
-) -> dict[str, dict[str, Any]]:
+def stored_variables(variables: Mapping[str, Any] | None, limits: Limits = Limits()) -> dict[str, dict[str, Any]]:
     """Typed, validated variables as stored in events; transient ones are not kept. A variable
-    whose value is larger than ``variable_bytes`` (see ``value_bytes``) is refused, naming the
-    limit and the variable."""
+    whose value is larger than ``limits.variable_bytes`` (see ``value_bytes``), or whose name is
+    longer than ``limits.name_characters``, is refused, naming the limit and the variable."""
     try:
         typed = typed_variables(variables)
     except InvalidVariableValue as error:
         raise BadRequest(error.message, error.camunda_type) from None
     for name, value in typed.items():
-        size = value_bytes(value, variable_bytes)
-        check_count(size, variable_bytes, f"Bytes of variable '{_shown(name)}'", "variable_bytes")
+        check_name(f"the name of variable '{_shown(name)}'", name, limits)
+        size = value_bytes(value, limits.variable_bytes)
+        check_count(size, limits.variable_bytes, f"Bytes of variable '{_shown(name)}'", "variable_bytes")
     return {name: value.to_dict() for name, value in typed.items() if value.value_info.get("transient") is not True}
+
+
+def check_name(what: str, name: str | None, limits: Limits) -> None:
+    """Refuse an id or a name longer than ``limits.name_characters``: the databases index them,
+    and PostgreSQL refuses an index entry of more than about 2,700 bytes."""
+    if name is not None and len(name) > limits.name_characters:
+        check_count(len(name), limits.name_characters, f"Characters of {what}", "name_characters")
 
 
 def value_bytes(variable: TypedValue, limit: int) -> int:

@@ -31,6 +31,9 @@ class Limits:
     like_pattern_characters: int = 200
     # Items of one bulk command: create/batch, retries and retries-async (the ids a query finds too).
     items_per_batch: int = 10_000
+    # An id or a name a task is stored with (topicName, processInstanceId, businessKey, a
+    # variable's name ...): the databases index them, PostgreSQL up to about 2,700 bytes.
+    name_characters: int = 500
     # One variable's value as stored (its text, or its bytes before base64).
     variable_bytes: int = 10 * MIB
     # The aggregates the engine keeps in memory, counted by the size of their variables.

@@ -50,7 +50,7 @@ class ProcessInstanceUseCases(CommandBus):
         modifications: Mapping[str, Any] | None = None,
         deletions: Sequence[str] | None = None,
     ) -> None:
-        typed = stored_variables(modifications, variable_bytes=self.limits.variable_bytes)
+        typed = stored_variables(modifications, self.limits)
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             instance = load.instance(process_instance_id)

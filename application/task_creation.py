@@ -14,7 +14,7 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
-from extask.application.arguments import check, stored_variables
+from extask.application.arguments import check, check_name, stored_variables
 from extask.application.command_bus import CommandBus
 from extask.application.dto import ExternalTaskDTO, NewExternalTask
 from extask.application.limits import Limits, check_count
@@ -86,6 +86,14 @@ class TaskCreation(CommandBus):
 
     def _prepare_new_task(self, spec: NewExternalTask) -> tuple[Any, ...]:
         check(ExternalTask.check_creation_arguments, spec.topic_name, spec.priority, spec.retries)
+        for name, value in (
+            ("topicName", spec.topic_name), ("processInstanceId", spec.process_instance_id),
+            ("processDefinitionId", spec.process_definition_id), ("processDefinitionKey", spec.process_definition_key),
+            ("processDefinitionVersionTag", spec.process_definition_version_tag), ("activityId", spec.activity_id),
+            ("activityInstanceId", spec.activity_instance_id), ("executionId", spec.execution_id),
+            ("businessKey", spec.business_key), ("tenantId", spec.tenant_id),
+        ):
+            check_name(name, value, self.limits)
         # Ids are chosen once, outside the retry loop, so a retried save creates the same task.
         ids = {
             "process_instance_id": spec.process_instance_id or str(uuid4()),
@@ -95,6 +103,6 @@ class TaskCreation(CommandBus):
             # An id we generate names no existing instance: no need to look for one.
             "new_instance": spec.process_instance_id is None,
         }
-        variables = stored_variables(spec.variables, variable_bytes=self.limits.variable_bytes)
-        local_variables = stored_variables(spec.local_variables, variable_bytes=self.limits.variable_bytes)
+        variables = stored_variables(spec.variables, self.limits)
+        local_variables = stored_variables(spec.local_variables, self.limits)
         return spec, uuid4(), ids, variables, local_variables

@@ -381,8 +381,8 @@ class WorkerUseCases(CommandBus):
         self, task_id: str, worker_id: str, variables: Mapping[str, Any] | None, local_variables: Mapping[str, Any] | None
     ) -> ReadyCommand:
         check(ensure_not_null, "workerId", worker_id)
-        process_variables = stored_variables(variables, variable_bytes=self.limits.variable_bytes)
-        task_variables = stored_variables(local_variables, variable_bytes=self.limits.variable_bytes)
+        process_variables = stored_variables(variables, self.limits)
+        task_variables = stored_variables(local_variables, self.limits)
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             task = load.task(task_id)
@@ -437,8 +437,8 @@ class WorkerUseCases(CommandBus):
         check(ExternalTask.check_failure_arguments, worker_id, retries, retry_timeout)
         # Error details are kept with the task as a variable's text is, and bounded alike.
         check_count(len(error_details or ""), self.limits.variable_bytes, "Characters of errorDetails", "variable_bytes")
-        process_variables = stored_variables(variables, variable_bytes=self.limits.variable_bytes)
-        task_variables = stored_variables(local_variables, variable_bytes=self.limits.variable_bytes)
+        process_variables = stored_variables(variables, self.limits)
+        task_variables = stored_variables(local_variables, self.limits)
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             task = load.task(task_id)
@@ -484,7 +484,7 @@ class WorkerUseCases(CommandBus):
         self, task_id: str, worker_id: str, error_code: str, error_message: str | None, variables: Mapping[str, Any] | None
     ) -> ReadyCommand:
         check(ExternalTask.check_bpmn_error_arguments, worker_id, error_code)
-        process_variables = stored_variables(variables, variable_bytes=self.limits.variable_bytes)
+        process_variables = stored_variables(variables, self.limits)
 
         def command(now: datetime, load: UnitOfWork) -> list[Aggregate]:
             task = load.task(task_id)

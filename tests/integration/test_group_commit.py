@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from extask.application.dto import NewExternalTask
+from extask.application.limits import Limits
 from extask.domain.external_task import ExternalTask
 from extask.domain.process_instance import ProcessInstance
 from extask.infrastructure.bootstrap import build_engine
@@ -169,7 +170,8 @@ def test_a_create_the_database_fails_on_fails_alone_among_concurrent_ones(postgr
     it does not compress): the database fails the transaction, and not with a refusal extask
     foresaw. Only that create fails; every other one commits, and nothing of the failed one is
     stored."""
-    engine = build_engine(postgres_schema_url)
+    # A name limit beyond what an index entry holds, so that the database is what refuses it.
+    engine = build_engine(postgres_schema_url, limits=Limits(name_characters=50_000))
     service = engine.service
     settings = settings_from_url(postgres_schema_url)
     events_table = engine.event_store.recorder.events_table_name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 
 import pytest
 
@@ -207,3 +208,36 @@ class TestItemsOfRetriesAsync:
             limited.batches.set_retries_async(
                 RetriesSelection(external_task_ids=four_tasks[:3], external_task_query=ExternalTaskQuery(topic_name="few")), 5
             )
+
+
+class TestNameCharacters:
+    """Ids and names a task is stored with are indexed; PostgreSQL refuses an index entry of more
+    than about 2,700 bytes, so they are bounded well below (500 characters by default)."""
+
+    LONGEST = Limits().name_characters
+
+    @pytest.mark.parametrize("field", ["topic_name", "process_instance_id", "business_key", "execution_id", "tenant_id"])
+    def test_an_id_or_name_at_the_limit_is_stored_even_of_four_byte_characters(self, engine, service, field):
+        longest = "\U0001d11e" * (self.LONGEST - 1) + uuid.uuid4().hex[:1]
+        task = service.create(NewExternalTask(**{"topic_name": "t", field: longest}))
+        assert getattr(service.get_task(task.id), field) == longest
+
+    @pytest.mark.parametrize(
+        ("field", "camunda_name"),
+        [("topic_name", "topicName"), ("process_instance_id", "processInstanceId"), ("activity_id", "activityId")],
+    )
+    def test_a_longer_one_is_refused_naming_the_limit_and_nothing_is_written(self, engine, service, field, camunda_name):
+        before = position(engine)
+        too_long = "n" * (self.LONGEST + 1)
+        message = f"Characters of {camunda_name}: {self.LONGEST + 1} is more than the limit of {self.LONGEST} (name_characters)"
+        with raises(BadRequest, message):
+            service.create(NewExternalTask(**{"topic_name": "t", field: too_long}))
+        assert position(engine) == before
+
+    def test_a_variable_name_beyond_the_limit_is_refused(self, engine, service):
+        before = position(engine)
+        name = "v" * (self.LONGEST + 1)
+        with raises(BadRequest) as refusal:
+            create_task(service, variables={name: 1})
+        assert "(name_characters)" in refusal.value.message
+        assert position(engine) == before

@@ -2,7 +2,7 @@
 
 Tasks keep arriving (each with a variable, in a process instance of its own) while workers fetch
 and complete them, over REST against a real ``extask serve``. The tables are never analysed in
-the run's minute (the development machines run PostgreSQL with autovacuum off), so a plan made
+the run's half minute (the development machines run PostgreSQL with autovacuum off), so a plan made
 while they were nearly empty, and kept for the connection's life, would scan them on every
 commit and fetch as they grow: rows read by sequential scans would grow with the square of the
 tasks. They must stay near zero, whatever PostgreSQL's statistics say.
@@ -25,8 +25,8 @@ from tests.e2e.conftest import REPO_ROOT
 pytestmark = pytest.mark.postgres
 
 BENCH = REPO_ROOT / "scripts" / "bench_steady.py"
-DURATION_SECONDS = 45
-WORKLOAD = ["--rate", "200", "--burst", "50", "--workers", "4", "--max-tasks", "20", "--interval", "15"]
+DURATION_SECONDS = 30
+WORKLOAD = ["--rate", "200", "--burst", "50", "--workers", "4", "--max-tasks", "20", "--interval", "10"]
 # The tables every task's lifecycle writes and fetch-and-lock reads, and the event store.
 HOT_TABLES = ("ext_task", "proc_var", "proc_inst", "task_var", "incident", "extask_events")
 # Rows sequential scans may read per task created: a scan of an empty table at start reads none.

@@ -1,7 +1,8 @@
 """What a request must show before the app reads it, and what every answer carries.
 
-- Its ``Host`` is an allowed name (loopback names unless configured): a web page whose name was
-  rebound to 127.0.0.1 cannot reach the API from a developer's browser.
+- Its ``Host`` is an IP address or an allowed name (loopback names unless configured): a web page
+  whose name was rebound to 127.0.0.1 cannot reach the API from a developer's browser (a page can
+  only have a browser send an address as its Host from that very address: the server's own).
 - A state-changing request (POST, PUT, PATCH, DELETE) comes from no foreign ``Origin`` and sends
   no body type but JSON: a cross-site form or ``fetch`` cannot unlock, complete or delete a task.
   Workers and scripts send no ``Origin``; a page the server itself serves is same-origin.
@@ -17,6 +18,7 @@ stops here rather than be logged again by the server.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -102,8 +104,9 @@ class RequestGuards:
                 receive = _replaying(body, receive)
         except _Refused as refusal:
             response = error_response(refusal.status, refusal.camunda_type, refusal.message)
-            if refusal.status in (408, 413):
-                response.headers["connection"] = "close"  # the rest of the body is not read
+            # What is left of the request (a body of any length) is not read: the connection
+            # ends with the answer, rather than stay open while the client sends it.
+            response.headers["connection"] = "close"
             await response(scope, receive, send_nosniff)
             return
         try:
@@ -141,7 +144,8 @@ class RequestGuards:
 
     def _host_allowed(self, host: bytes) -> bool:
         allowed = self.policy.allowed_hosts
-        return ANY in allowed or _host_name(host.decode("latin-1")) in allowed
+        name = _host_name(host.decode("latin-1"))
+        return ANY in allowed or name in allowed or _is_address(name)
 
     def _origin_allowed(self, origin: bytes | None, host: bytes | None) -> bool:
         if origin is None:
@@ -189,6 +193,14 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 
 def _has_body(headers: dict[bytes, bytes]) -> bool:
     return headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _host_name(host: str) -> str:

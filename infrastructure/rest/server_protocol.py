@@ -1,10 +1,12 @@
 """The HTTP connection handling ``extask serve`` runs: uvicorn's, with a deadline and a size limit
 for a request's line and headers.
 
-uvicorn times out a connection only while it sits idle between requests; one that opens and sends
-nothing, or sends its headers a byte at a time, is held for good, and enough of them take every
-connection slot. Here a request's head must arrive within ``HttpLimits.header_seconds`` and stay
-under ``header_bytes``, or the connection is closed (oversized: answered 400 first).
+uvicorn times out a connection only while it sits idle between requests, and stops the clock at
+the first byte that arrives; one that opens and sends nothing, sends a blank line, or sends its
+headers a byte at a time, is held for good, and enough of them take every connection slot. Here
+the head of every request, from the moment the connection opens or the last answer went out
+until its headers are complete, must arrive within ``HttpLimits.header_seconds`` and stay under
+``header_bytes``, or the connection is closed (oversized: answered 400 first).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from extask.infrastructure import settings
 from extask.infrastructure.rest.request_guards import HttpLimits
-
 
 
 @functools.cache
@@ -34,7 +35,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.header_seconds = _limits().header_seconds
         self.header_bytes = _limits().header_bytes
         self._head_deadline: asyncio.TimerHandle | None = None
-        self._head_size = 0
+        # From the end of one request (or the connection's start) to the next one's headers.
+        self._head_pending = True
+        self._head_size = 0  # what the parser has handed over of the pending head
+        self._received_for_head = 0  # every byte received while the head was pending
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -44,13 +48,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_arrived()
         super().connection_lost(exc)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._head_size = 0
-        # The first request's head has had its deadline since the connection was made; a later
-        # one is awaited by uvicorn's keep-alive timeout until its first byte, then by this.
-        if self._head_deadline is None:
-            self._await_head()
+    def data_received(self, data: bytes) -> None:
+        pending = self._head_pending
+        super().data_received(data)
+        if not (pending and self._head_pending) or self.transport.is_closing():
+            return
+        # The parser hands a header over only once it is complete, gathering it meanwhile: the
+        # bytes that arrive while a head is pending are counted here as they come.
+        self._received_for_head += len(data)
+        if self._received_for_head > self.header_bytes:
+            self._head_arrived()
+            self.send_400_response("Request head larger than the limit.")
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
@@ -62,7 +70,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_arrived()
+        self._head_pending = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_pending = True
+        self._head_size = self._received_for_head = 0
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # The next request's head is awaited from now, whatever bytes (a blank line ...) arrive
+        # before it; a request already pipelined has its head.
+        if not self.pipeline and not self.transport.is_closing():
+            self._await_head()
 
     def _count(self, size: int) -> None:
         self._head_size += size
@@ -71,6 +92,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             raise ValueError("request head larger than the limit")
 
     def _await_head(self) -> None:
+        self._head_arrived()
         self._head_deadline = self.loop.call_later(self.header_seconds, self._head_late)
 
     def _head_arrived(self) -> None:

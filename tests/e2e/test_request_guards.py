@@ -21,6 +21,7 @@ from tests.conftest import postgres_url
 from tests.e2e.conftest import BACKENDS, RunningServer, serving
 
 BODY_BYTES = 64 * 1024
+HEADER_BYTES = 16 * 1024
 SLOW_SECONDS = 1
 CONNECTIONS = 12
 WAIT_SECONDS = 10  # for what must happen within about SLOW_SECONDS
@@ -55,6 +56,7 @@ def guarded(request, tmp_path_factory) -> Iterator[Guarded]:
         "--limit", f"body_bytes={BODY_BYTES}",
         "--limit", f"body_seconds={SLOW_SECONDS}",
         "--limit", f"header_seconds={SLOW_SECONDS}",
+        "--limit", f"header_bytes={HEADER_BYTES}",
         "--limit", f"connections={CONNECTIONS}",
     ) as running:
         yield Guarded(running)
@@ -66,6 +68,18 @@ def assert_refused(response: httpx.Response, status: int, *words: str) -> None:
     assert set(body) == {"type", "message", "code"}
     for word in words:
         assert word in body["message"]
+
+
+def one_answer(connection: socket.socket) -> bytes:
+    """One whole answer (head and a body of its Content-Length), leaving the connection open."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, body = received.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def answer_of(connection: socket.socket) -> bytes:
@@ -89,8 +103,8 @@ class TestHostNames:
         assert_refused(response, 400)
         assert guarded.count() == before
 
-    @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]:8080", "localhost.", "ops.internal", "OPS.internal:8080"])
-    def test_loopback_names_and_configured_ones_are_served(self, guarded, host):
+    @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]:8080", "localhost.", "ops.internal", "OPS.internal:8080", "10.1.2.3:8080", "[fd00::1]"])
+    def test_loopback_names_configured_ones_and_addresses_are_served(self, guarded, host):
         assert guarded.http.get("/external-task/count", headers={"Host": host}).status_code == 200
 
 
@@ -124,8 +138,9 @@ class TestCrossSiteRequests:
 
     def test_a_browser_saying_cross_site_is_refused_without_an_origin(self, guarded):
         task_id = self.locked_task(guarded)
-        response = guarded.http.delete(f"/external-task/{task_id}/unlock", headers={"Sec-Fetch-Site": "cross-site"})
-        assert response.status_code == 403
+        response = guarded.http.post(f"/external-task/{task_id}/unlock", headers={"Sec-Fetch-Site": "cross-site"})
+        assert_refused(response, 403, "(none sent)")
+        assert guarded.http.get(f"/external-task/{task_id}").json()["workerId"] == "w"
 
     def test_a_worker_unlocks_without_a_body_as_the_js_client_does(self, guarded):
         task_id = self.locked_task(guarded)
@@ -196,6 +211,25 @@ class TestSlowClients:
     def test_a_request_head_beyond_its_limit_is_refused(self, guarded):
         response = guarded.http.get("/external-task/count", headers={"X-Padding": "x" * 100_000})
         assert response.status_code == 400
+
+    def test_a_blank_line_after_an_answer_does_not_hold_the_connection(self, guarded):
+        with guarded.raw() as idle:
+            idle.sendall(b"GET /engine-rest/version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            first = one_answer(idle)
+            assert first.startswith(b"HTTP/1.1 200"), first[:200]
+            idle.sendall(b"\r\n")  # bytes, but no request: uvicorn's keep-alive clock stops at them
+            assert answer_of(idle) == b""
+
+    def test_a_refused_request_does_not_wait_for_the_body_it_announced(self, guarded):
+        with guarded.raw() as refused:
+            refused.sendall(
+                b"POST /engine-rest/external-task/create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Origin: https://attacker.example\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000000000\r\n\r\n"
+            )
+            assert one_answer(refused).startswith(b"HTTP/1.1 403")
+            refused.sendall(b"{")  # and on, a byte at a time: it would hold the connection for good
+            assert answer_of(refused) == b""
 
 
 class TestNulCharacters:

@@ -39,6 +39,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_pending = True
         self._head_size = 0  # what the parser has handed over of the pending head
         self._received_for_head = 0  # every byte received while the head was pending
+        self._heads = 0  # request heads read on this connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -49,9 +50,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        pending = self._head_pending
+        pending, heads = self._head_pending, self._heads
         super().data_received(data)
-        if not (pending and self._head_pending) or self.transport.is_closing():
+        # Counted only while one head stays pending: data that began or completed a head holds
+        # a request's body too, which the body's own limits bound.
+        if not (pending and self._head_pending and self._heads == heads) or self.transport.is_closing():
             return
         # The parser hands a header over only once it is complete, gathering it meanwhile: the
         # bytes that arrive while a head is pending are counted here as they come.
@@ -71,6 +74,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_arrived()
         self._head_pending = False
+        self._heads += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -82,6 +82,15 @@ def one_answer(connection: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
+def closed(connection: socket.socket) -> bool:
+    """Whether the server closes the connection without sending more (a reset, if it closed
+    before reading what the client sent last)."""
+    try:
+        return connection.recv(65536) == b""
+    except ConnectionResetError:
+        return True
+
+
 def answer_of(connection: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection."""
     chunks = []
@@ -209,8 +218,16 @@ class TestSlowClients:
             assert answer_of(slow) == b""  # closed without an answer: there is no request to answer
 
     def test_a_request_head_beyond_its_limit_is_refused(self, guarded):
-        response = guarded.http.get("/external-task/count", headers={"X-Padding": "x" * 100_000})
-        assert response.status_code == 400
+        with guarded.raw() as greedy:
+            try:
+                greedy.sendall(
+                    b"GET /engine-rest/external-task/count HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"X-Padding: " + b"x" * (4 * HEADER_BYTES) + b"\r\n\r\n"
+                )
+                answer = answer_of(greedy)
+            except (BrokenPipeError, ConnectionResetError):
+                answer = b""  # closed while the head still came: refused before it was read
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:200]
 
     def test_a_blank_line_after_an_answer_does_not_hold_the_connection(self, guarded):
         with guarded.raw() as idle:
@@ -229,7 +246,7 @@ class TestSlowClients:
             )
             assert one_answer(refused).startswith(b"HTTP/1.1 403")
             refused.sendall(b"{")  # and on, a byte at a time: it would hold the connection for good
-            assert answer_of(refused) == b""
+            assert closed(refused)
 
 
 class TestNulCharacters:

@@ -37,6 +37,9 @@ from extask.domain.external_task import ExternalTask
 from extask.domain.variables import TypedValue
 
 MAX_FETCH_ROUNDS = 5
+# What building a task's answer raises when its stored data is unfit; anything else (memory, a
+# bug) fails the fetch, whose locks are then given back.
+UNREADABLE = (ValueError, TypeError, KeyError, RecursionError, UnicodeError)
 # The error message (and incident message) of a task whose answer could not be built or written.
 UNDELIVERABLE = "could not be delivered: {}"
 
@@ -216,7 +219,7 @@ class WorkerUseCases(CommandBus):
         for task in tasks:
             try:
                 result.append(self._locked_dto(task, topics[task.topic_name], process_variables))
-            except Exception as error:  # noqa: BLE001 - this task's data: the others still go out
+            except UNREADABLE as error:  # this task's stored data: the others still go out
                 self._fail_undeliverable(_TakenLock.of_task(task), error)
         return result
 

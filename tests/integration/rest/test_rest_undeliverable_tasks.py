@@ -13,6 +13,7 @@ import pytest
 
 from extask.domain.external_task import ExternalTask
 from extask.domain.process_instance import ProcessInstance
+from extask.infrastructure.rest.schemas import LockedExternalTask
 
 UNDELIVERABLE = "could not be delivered: its answer cannot be written as JSON: Maximum serialization depth exceeded"
 
@@ -85,3 +86,20 @@ def test_a_poison_task_that_could_not_be_failed_is_still_left_out(api):
 
 async def _refuse(locked, problem):
     raise RuntimeError("refused")
+
+
+def test_an_error_that_is_no_fault_of_the_data_answers_no_task_and_gives_every_lock_back(api, monkeypatch):
+    first, second = api.create_task("broken")["id"], api.create_task("broken")["id"]
+
+    def broken_code(locked):
+        raise RuntimeError("a bug, not the task's data")
+
+    monkeypatch.setattr(LockedExternalTask, "from_locked", staticmethod(broken_code))
+    response = fetch(api, "broken")
+    monkeypatch.undo()
+
+    assert response.status_code == 500
+    for task_id in (first, second):
+        task = api.task(task_id)
+        assert task["workerId"] is None and task["retries"] is None  # free again, and no incident
+    assert sorted(task["id"] for task in fetch(api, "broken").json()) == sorted([first, second])

@@ -107,7 +107,9 @@ class ExternalTaskReads:
     def external_task_ids(self, selection: RetriesSelection) -> list[str]:
         """The tasks a bulk retries command selects, each once: the explicit ids (kept even when
         unknown, so the command can report them), the query's tasks, then the tasks of the
-        selected process instances."""
+        selected process instances. The queries read no more than the command may take (one
+        task beyond ``items_per_batch``, which the command refuses), and at most
+        ``values_per_list`` process instances."""
         for query in (
             selection.external_task_query, selection.process_instance_query, selection.historic_process_instance_query
         ):
@@ -122,17 +124,21 @@ class ExternalTaskReads:
         if any(task_id is None for task_id in selection.external_task_ids or []):
             raise BadRequest("External task id cannot be null: externalTaskIds contains null value")
         now = self._query_time()
+        # A query reads one more task than a bulk command may take: enough to refuse it.
+        tasks, instances = self.limits.items_per_batch + 1, self.limits.values_per_list
         ids = list(selection.external_task_ids or [])
         if selection.external_task_query is not None:
-            ids += self._runtime.task_ids(selection.external_task_query, now)
+            ids += self._runtime.task_ids(selection.external_task_query, now, limit=tasks)
         instance_ids = list(selection.process_instance_ids or [])
         for instance_filter in (selection.process_instance_query, selection.historic_process_instance_query):
             if instance_filter is not None:
-                instance_ids += self._runtime.process_instance_ids(instance_filter)
+                instance_ids += self._runtime.process_instance_ids(instance_filter, limit=instances + 1)
+        instance_ids = list(dict.fromkeys(instance_ids))
+        check_count(len(instance_ids), instances, "Process instances selected", "values_per_list")
         if instance_ids:
-            by_instance = ExternalTaskQuery(process_instance_id_in=list(dict.fromkeys(instance_ids)))
+            by_instance = ExternalTaskQuery(process_instance_id_in=instance_ids)
             check_task_query(by_instance)
-            ids += self._runtime.task_ids(by_instance, now)
+            ids += self._runtime.task_ids(by_instance, now, limit=tasks)
         if not ids:
             raise BadRequest("externalTaskIds is empty")
         return list(dict.fromkeys(ids))  # type: ignore[arg-type]

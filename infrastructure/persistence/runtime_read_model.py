@@ -218,11 +218,12 @@ class SqlRuntimeReadModel:
     # -- tasks ----------------------------------------------------------------------------------
 
     def get_task(self, task_id: str) -> ExternalTaskDTO | None:
-        rows = self._rows(f"SELECT {TASK_COLUMNS} FROM {{ext_task}} WHERE id = ?", (task_id,))
+        # Reads by key, answered at once: on the worker reads, never refused for busy queries.
+        rows = self._rows(f"SELECT {TASK_COLUMNS} FROM {{ext_task}} WHERE id = ?", (task_id,), worker=True)
         return task_from_row(rows[0]) if rows else None
 
     def get_error_details(self, task_id: str) -> tuple[bool, str | None]:
-        rows = self._rows("SELECT error_details FROM {ext_task} WHERE id = ?", (task_id,))
+        rows = self._rows("SELECT error_details FROM {ext_task} WHERE id = ?", (task_id,), worker=True)
         return (True, rows[0]["error_details"]) if rows else (False, None)
 
     def task_ids_of_process_instance(self, process_instance_id: str) -> list[str]:
@@ -246,20 +247,20 @@ class SqlRuntimeReadModel:
         filters = task_filters(query, now, self._dialect)
         return int(self._rows(f"SELECT COUNT(*) AS n FROM {{ext_task}} t{filters.where()}", filters.params)[0]["n"])
 
-    def task_ids(self, query: ExternalTaskQuery, now: datetime) -> list[str]:
+    def task_ids(self, query: ExternalTaskQuery, now: datetime, limit: int | None = None) -> list[str]:
         filters = task_filters(query, now, self._dialect)
         statement = f"SELECT t.id FROM {{ext_task}} t{filters.where()}{task_order_by([], self._dialect)}"
-        return [row["id"] for row in self._rows(statement, filters.params)]
+        return [row["id"] for row in self._rows(statement + _limited(limit), (*filters.params, *_bound(limit)))]
 
     def topic_names(self, query: ExternalTaskQuery, now: datetime) -> list[str]:
         filters = task_filters(query, now, self._dialect)
         rows = self._rows(f"SELECT DISTINCT t.topic_name FROM {{ext_task}} t{filters.where()}", filters.params)
         return sorted(row["topic_name"] for row in rows)
 
-    def process_instance_ids(self, instance_filter: ProcessInstanceFilter) -> list[str]:
+    def process_instance_ids(self, instance_filter: ProcessInstanceFilter, limit: int | None = None) -> list[str]:
         filters = instance_filters(instance_filter, self._dialect)
-        rows = self._rows(f"SELECT p.id FROM {{proc_inst}} p{filters.where()} ORDER BY p.id", filters.params)
-        return [row["id"] for row in rows]
+        statement = f"SELECT p.id FROM {{proc_inst}} p{filters.where()} ORDER BY p.id" + _limited(limit)
+        return [row["id"] for row in self._rows(statement, (*filters.params, *_bound(limit)))]
 
     # -- process instances and variables --------------------------------------------------------
 
@@ -268,6 +269,7 @@ class SqlRuntimeReadModel:
             "SELECT id, business_key, process_definition_id, process_definition_key, tenant_id, suspended "
             "FROM {proc_inst} WHERE id = ?",
             (process_instance_id,),
+            worker=True,
         )
         if not rows:
             return None
@@ -383,3 +385,11 @@ def incident_from_row(row: Any) -> IncidentDTO:
         activity_id=row["activity_id"], tenant_id=row["tenant_id"],
         cause_incident_id=row["id"], root_cause_incident_id=row["id"], annotation=row["annotation"],
     )
+
+
+def _limited(limit: int | None) -> str:
+    return "" if limit is None else " LIMIT ?"
+
+
+def _bound(limit: int | None) -> tuple[int, ...]:
+    return () if limit is None else (limit,)

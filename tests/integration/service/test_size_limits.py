@@ -15,7 +15,7 @@ import pytest
 from extask.application.dto import NewExternalTask
 from extask.application.errors import BadRequest
 from extask.application.limits import Limits
-from extask.application.queries import ExternalTaskQuery, RetriesSelection
+from extask.application.queries import ExternalTaskQuery, ProcessInstanceFilter, RetriesSelection
 from extask.domain.variables import TypedValue, typed_value
 from extask.infrastructure.bootstrap import build_engine
 
@@ -181,6 +181,24 @@ class TestItemsOfRetries:
         with raises(BadRequest, too_many("Tasks to set the retries of", ITEMS + 1)):
             service.set_retries_many(ids, 5)
         assert [task.retries for task in service.query_tasks(ExternalTaskQuery(topic_name="many"))] == [None] * 4
+
+
+    def test_a_query_reads_no_more_than_one_task_beyond_the_limit(self, limited):
+        for _ in range(ITEMS + 3):
+            create_task(limited.service, topic="plenty")
+        selection = RetriesSelection(external_task_query=ExternalTaskQuery(topic_name="plenty"))
+        assert len(limited.service.external_task_ids(selection)) == ITEMS + 1
+
+    def test_more_process_instances_than_a_list_may_hold_are_refused(self, database_url, clock):
+        engine = build_engine(database_url, clock=clock, limits=Limits(values_per_list=2))
+        try:
+            for _ in range(3):
+                create_task(engine.service, topic="spread")
+            selection = RetriesSelection(process_instance_query=ProcessInstanceFilter())
+            with raises(BadRequest, "Process instances selected: 3 is more than the limit of 2 (values_per_list)"):
+                engine.service.external_task_ids(selection)
+        finally:
+            engine.close()
 
 
 class TestItemsOfRetriesAsync:

@@ -386,7 +386,7 @@ class LongPoller:
             if self._stopped:
                 return
             self._changed.clear()
-            started = time.monotonic()
+            started = self._monotonic()
             try:
                 self.check()
             except Exception:  # noqa: BLE001 - let every poll check for itself, now and then
@@ -404,7 +404,7 @@ class LongPoller:
             failures = 0
             # Commits that come meanwhile wait for the next check: a slow check cannot take more
             # than its share of the time, however often commits come.
-            self._pause((time.monotonic() - started) * CHECK_REST_RATIO)
+            self._pause((self._monotonic() - started) * CHECK_REST_RATIO)
 
     def _wake_all(self) -> None:
         with self._lock:

@@ -18,8 +18,8 @@ more time compiling (1.8 s for a count with 50 conditions) than the query takes 
 
 A read stopped by its time limit is a ``QueryTimedOut`` (400, naming ``query_seconds``); a query
 that finds every connection of its pool busy for ``QUERY_CONNECTION_WAIT_SECONDS`` is a
-``QueriesBusy`` (Camunda's ``ProcessEngineException``, "try again later", which the REST layer
-answers as the 500 of any engine error it has no status for). On SQLite both kinds
+``QueriesBusy`` (Camunda's ``ProcessEngineException``, "try again later": an ``Unavailable``,
+which the REST layer answers 503 with ``Retry-After``). On SQLite both kinds
 read on the library's connections, and a progress handler stops a statement past its deadline.
 """
 
@@ -119,7 +119,8 @@ class PostgresWorkerReads:
 
 class PostgresQueryPool:
     """The queries' own connections, ``statement_timeout`` set on each when it is made. Opened on
-    the first query; connections the server closed are passed over, as on the event store's pool."""
+    the first query, all of them at once (a burst of queries finds them made); connections the
+    server closed are passed over, as on the event store's pool."""
 
     def __init__(
         self, settings: DatabaseSettings, seconds: float, *, size: int = QUERY_POOL_SIZE, wait: float | None = None
@@ -142,12 +143,18 @@ class PostgresQueryPool:
                 "connect_timeout": int(float(env.get("POSTGRES_CONNECT_TIMEOUT", "5"))),
                 "application_name": "extask queries", "row_factory": dict_row,
             },
-            min_size=1, max_size=size, open=False, configure=configure, timeout=self._wait, name="extask-queries",
+            min_size=size, max_size=size, open=False, configure=configure, timeout=self._wait, name="extask-queries",
         )
         hand_out_open_connections(self._pool)
 
+    def open(self, wait: bool = False) -> None:
+        """Open the connections (a no-op once open); ``wait``: until all of them are made."""
+        self._pool.open()
+        if wait:
+            self._pool.wait()
+
     def rows(self, statement: str, params: tuple[Any, ...], *, keyed: bool = False) -> list[Any]:
-        self._pool.open()  # a no-op once open
+        self.open()
         try:
             with self._pool.connection() as connection, _stopped_after(self._seconds):
                 return connection.execute(statement, params).fetchall()

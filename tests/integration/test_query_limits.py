@@ -323,6 +323,7 @@ class TestQueryConnections:
         engine = build_engine(postgres_schema_url, clock=clock, limits=Limits(query_seconds=2))
         admin = psycopg.connect(settings_from_url(postgres_schema_url).admin_url, autocommit=True)
         try:
+            engine.query_reads.open(wait=True)  # all four made, however slowly this machine connects
             threads, outcomes = in_threads(24, lambda: engine.runtime._rows(SLEEPING))
             wait_for(lambda: sleeping_queries(admin) == bounded_reads.QUERY_POOL_SIZE, "the heavy queries never ran")
 

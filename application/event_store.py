@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from sys import getsizeof
 from typing import Any
 from uuid import UUID
 
@@ -187,16 +188,16 @@ def estimated_bytes(aggregate: Aggregate) -> int:
     for value in aggregate.__dict__.values():
         kind = type(value)
         if kind is str:
-            weight += len(value)
+            weight += getsizeof(value)  # text beyond Latin-1 takes 2 or 4 bytes a character
         elif kind is dict:
             for name, item in value.items():
                 weight += VARIABLE_BYTES + (len(name) if type(name) is str else 0)
                 if type(item) is dict:
                     text = item.get("value")
                     if type(text) is str:
-                        weight += len(text)
+                        weight += getsizeof(text)
                 elif type(item) is str:
-                    weight += len(item)
+                    weight += getsizeof(item)
     return weight
 
 

@@ -63,7 +63,7 @@ def main() -> None:
 )
 @click.option(
     "--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-    help="A name clients reach the server by, beyond localhost, 127.0.0.1, ::1 and --host "
+    help="A name clients reach the server by, beyond localhost, --host and any IP address "
     f"(repeatable, * for any; also ${settings.ALLOWED_HOSTS_VARIABLE}, comma-separated). "
     "Requests with another Host header are refused.",
 )

@@ -103,6 +103,12 @@ class TestWeight:
         task.error_details = "e" * 3000
         assert 8000 < estimated_bytes(task) - empty < 9000
 
+    def test_text_beyond_latin_1_weighs_what_it_takes_in_memory(self):
+        task = ExternalTask.create(now=NOW, topic_name="topic", process_instance_id="pi")
+        empty = estimated_bytes(task)
+        task.local_variables = stored_variables({"a": "\U0001d11e" * 5000})  # four bytes a character
+        assert 20_000 < estimated_bytes(task) - empty < 21_000
+
 
 def test_the_engine_takes_its_cache_budget_from_its_limits(database_url, clock):
     engine = build_engine(database_url, clock=clock, limits=Limits(cache_bytes=BUDGET))

@@ -11,7 +11,9 @@ text. GET values are always text (``amount_eq_5`` compares with the String "5").
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from extask.application.errors import BadRequest
 from extask.application.queries import (
@@ -23,6 +25,7 @@ from extask.domain.errors import java_text as domain_java_text
 from extask.infrastructure.rest import wire
 from extask.infrastructure.rest.routers import query_sorting
 from extask.infrastructure.rest.schemas import (
+    MOST_ITEMS,
     Int64,
     PageParams,
     QueryDate,
@@ -134,12 +137,12 @@ class ExternalTaskQueryBody(_Criteria, RequestModel):
     priority_higher_than_or_equals: Int64 | None = None
     priority_lower_than_or_equals: Int64 | None = None
     tenant_id_in: list[str | None] | None = None
-    process_variables: list[VariableQueryParameter] | None = None
+    process_variables: Annotated[list[VariableQueryParameter], Field(max_length=MOST_ITEMS)] | None = None
     variable_names_ignore_case: bool | None = None
     variable_values_ignore_case: bool | None = None
     sort_by: str | None = None
     sort_order: str | None = None
-    sorting: list[SortingEntry] | None = None
+    sorting: Annotated[list[SortingEntry], Field(max_length=MOST_ITEMS)] | None = None
 
     def query(self) -> ExternalTaskQuery:
         pair = query_sorting(self, EXTERNAL_TASK_SORT_KEYS)  # type: ignore[arg-type]

@@ -41,7 +41,9 @@ _NOSNIFF = (b"x-content-type-options", b"nosniff")
 class HttpLimits:
     """How much of the server one request may hold (documented in docs/limits.md)."""
 
-    body_bytes: int = 32 * MIB
+    # Enough for a variable of variable_bytes (10 MiB) as base64; a body of many small objects
+    # takes up to some fifty times its size in memory while it is read.
+    body_bytes: int = 16 * MIB
     body_seconds: float = 30.0
     # Time for a request's line and headers to arrive, and their size.
     header_seconds: float = 10.0

@@ -56,7 +56,12 @@ class VariableValue(RequestModel):
     value_info: dict[str, Any] | None = None
 
 
-Variables = dict[str, VariableValue]
+# What a request model reads of one list or map of objects before it refuses the request,
+# whatever the engine's limits (which refuse far fewer): pydantic builds an object for each item,
+# some fifty times the item's JSON in memory, and stops at this bound.
+MOST_ITEMS = 100_000
+
+Variables = Annotated[dict[str, VariableValue], Field(max_length=MOST_ITEMS)]
 
 
 def variables_in(variables: Variables | None) -> dict[str, Any]:
@@ -109,7 +114,7 @@ class CreateExternalTaskRequest(RequestModel):
 
 
 class CreateExternalTaskBatchRequest(RequestModel):
-    tasks: list[CreateExternalTaskRequest] | None = None
+    tasks: Annotated[list[CreateExternalTaskRequest], Field(max_length=MOST_ITEMS)] | None = None
 
 
 # -- fetch and lock -----------------------------------------------------------------------------
@@ -160,9 +165,9 @@ class FetchAndLockBody(RequestModel):
     worker_id: str | None = None
     max_tasks: Int32 | None = None
     use_priority: bool | None = None
-    sorting: list[SortingEntry] | None = None
+    sorting: Annotated[list[SortingEntry], Field(max_length=MOST_ITEMS)] | None = None
     async_response_timeout: Int64 | None = None
-    topics: list[FetchTopicRequest] | None = None
+    topics: Annotated[list[FetchTopicRequest], Field(max_length=MOST_ITEMS)] | None = None
 
     def to_request(self) -> FetchAndLockRequest:
         return FetchAndLockRequest(

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 import pytest
 from rest_support import assert_error
 
+from extask.infrastructure.rest.schemas import MOST_ITEMS
+
 EXTERNAL_TASK_FIELDS = {
     "activityId", "activityInstanceId", "errorMessage", "executionId", "id", "lockExpirationTime",
     "createTime", "processDefinitionId", "processDefinitionKey", "processDefinitionVersionTag",
@@ -173,6 +175,17 @@ class TestCreateBatch:
     def test_is_all_or_nothing(self, api, bad):
         response = api.post("/external-task/create/batch", json={"tasks": [{"topicName": "a"}, bad]})
         assert response.status_code == 400
+        assert creation_log_count(api) == 0
+
+    def test_a_list_of_more_items_than_a_request_model_reads_is_refused_before_they_are_read(self, api):
+        # Reading each item would take some fifty times its JSON in memory: the engine's own
+        # limit on tasks (items_per_batch) would only come after.
+        tasks = [{"topicName": "a"}] * (MOST_ITEMS + 1)
+        response = api.post("/external-task/create/batch", json={"tasks": tasks})
+        assert_error(
+            response, 400, "InvalidRequestException",
+            f"Invalid value for 'tasks': List should have at most {MOST_ITEMS} items after validation, not {MOST_ITEMS + 1}",
+        )
         assert creation_log_count(api) == 0
 
 

@@ -103,7 +103,7 @@ class RequestGuards:
                 body = await self._read_body(receive, headers)
                 if body is None:
                     return  # the client went away before it finished sending
-                receive = _replaying(body, receive)
+                receive = replaying(body, receive)
         except _Refused as refusal:
             response = error_response(refusal.status, refusal.camunda_type, refusal.message)
             # What is left of the request (a body of any length) is not read: the connection
@@ -215,7 +215,7 @@ def _host_name(host: str) -> str:
     return host.rstrip(".")
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
+def replaying(body: bytes, receive: Receive) -> Receive:
     """A receive channel that hands out the body already read, then carries on with the client's
     (where only a disconnect can come)."""
     sent = False

@@ -20,11 +20,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from extask.application.errors import ApplicationError
 from extask.domain.variables import InvalidVariableValue
 from extask.infrastructure.rest import errors
+from extask.infrastructure.rest.request_guards import replaying
 from extask.infrastructure.rest.routers import external_task
 from extask.infrastructure.rest.schemas import (
     BpmnErrorRequest,
@@ -72,9 +73,9 @@ class WorkerCommands:
             return  # the client went away before it finished sending
         parsed = _validated(model, body)
         if parsed is None:  # not ours to read: FastAPI answers it, errors included
-            await self.app(scope, _replaying(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
-        request = Request(scope, _replaying(body, receive))
+        request = Request(scope, replaying(body, receive))
         service = scope["app"].state.service
         try:
             if task_id is None:
@@ -122,18 +123,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that hands out the body already read, then carries on with the client's
-    (where only a disconnect can come)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

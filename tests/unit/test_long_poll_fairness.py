@@ -23,13 +23,9 @@ from extask.application.long_polling import (
     TooManyParkedPolls,
     TooManyParkedPollsOfClient,
 )
-from tests.unit.test_long_poller import REQUEST, TASK, ScriptedSignal, Store, Time, request_for
+from tests.unit.long_poll_fakes import REQUEST, TASK, ScriptedSignal, Store, Time, direct, request_for
 
 WAIT = 5.0  # s: the most a step below waits for the checker thread
-
-
-async def direct(function, *args):
-    return function(*args)
 
 
 def make_poller(store: Store, signal: ScriptedSignal, time: Time, run_sync=direct, **options) -> LongPoller:
@@ -37,21 +33,6 @@ def make_poller(store: Store, signal: ScriptedSignal, time: Time, run_sync=direc
         store.fetch, store.next_availability, store.earliest_by_topic, signal, time.clock,
         run_sync=run_sync, monotonic=time.monotonic, new_waiter=signal.new_waiter, **options,
     )
-
-
-@pytest.fixture
-def time() -> Time:
-    return Time()
-
-
-@pytest.fixture
-def signal(time) -> ScriptedSignal:
-    return ScriptedSignal(time)
-
-
-@pytest.fixture
-def store(time) -> Store:
-    return Store(time)
 
 
 async def park(poller: LongPoller, client: str | None, count: int = 1) -> list[asyncio.Future]:

@@ -8,8 +8,9 @@
   Workers and scripts send no ``Origin``; a page the server itself serves is same-origin.
 - No NUL in its path or query (no name or id holds one, and PostgreSQL's text cannot; values in
   a body are another matter: SQLite stores them, PostgreSQL refuses them as a 400 of their own).
-- Its body is within ``HttpLimits.body_bytes`` (413) and arrives within ``body_seconds`` (408);
-  it is read here once, so nothing behind reads more than the limit.
+- Its body is within ``HttpLimits.body_bytes`` (413); it is read here once, so nothing behind
+  reads more than the limit. (``extask serve``'s connections give it ``body_seconds`` to arrive:
+  ``server_protocol``.)
 
 Every answer carries ``X-Content-Type-Options: nosniff``. An error that escapes the app after its
 500 went out has been logged with its correlation id already (``errors.unexpected_error``); it
@@ -22,7 +23,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -165,24 +165,17 @@ class RequestGuards:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
         chunks, size = [], 0
-        try:
-            with anyio.fail_after(self.policy.limits.body_seconds):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return None
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > limit:
-                        raise _too_large(limit)
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
-        except TimeoutError:
-            raise _Refused(
-                408, "InvalidRequestException",
-                f"The request body did not arrive within {self.policy.limits.body_seconds:g} s (limit body_seconds)",
-            ) from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 def _too_large(limit: int) -> _Refused:

@@ -77,6 +77,7 @@ async def unexpected_error(request: Request, error: Exception) -> CamundaJSONRes
     log.error(
         "Unexpected error %s answering %s %s", correlation_id, request.method, request.url.path, exc_info=error
     )
+    error.extask_correlation_id = correlation_id  # type: ignore[attr-defined]  # logged: see request_guards
     return error_response(
         500, "ProcessEngineException",
         f"An unexpected error occurred; the server's log has its details under correlation id {correlation_id}",

@@ -14,7 +14,8 @@
 
 Every answer carries ``X-Content-Type-Options: nosniff``. An error that escapes the app after its
 500 went out has been logged with its correlation id already (``errors.unexpected_error``); it
-stops here rather than be logged again by the server.
+stops here rather than be logged again by the server, as does one after another answer began,
+which is logged here.
 """
 
 from __future__ import annotations
@@ -114,9 +115,12 @@ class RequestGuards:
         try:
             await self.app(scope, receive, send_nosniff)
         except Exception as error:
-            if started:
-                return  # answered 500 and logged with its correlation id (errors.unexpected_error)
-            await (await errors.unexpected_error(Request(scope), error))(scope, receive, send_nosniff)
+            if not started:
+                await (await errors.unexpected_error(Request(scope), error))(scope, receive, send_nosniff)
+            elif not hasattr(error, "extask_correlation_id"):  # not answered 500 and logged already
+                errors.log.error(
+                    "Unexpected error after the answer began, on %s %s", scope["method"], scope["path"], exc_info=error
+                )
 
     def _check_headers(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
         host = headers.get(b"host")

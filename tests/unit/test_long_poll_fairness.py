@@ -181,60 +181,49 @@ class TestTheSharedChecksCost:
         assert sorted(name for query in store.checks for name in query) == sorted(n for ts in names for n in ts)
 
     def test_a_failing_check_backs_off_doubling_instead_of_waking_every_poll_in_a_loop(self, store, signal, time):
-        pauses: list[float] = []
-        paused = threading.Semaphore(0)
-
-        def pause(seconds: float) -> None:
-            pauses.append(seconds)
-            paused.release()
-
         store.earliest_by_topic = _failing  # type: ignore[method-assign]
-        poller = make_poller(store, signal, time, max_parked=2, pause=pause)
-
-        async def scenario():
-            polls = [asyncio.ensure_future(poller.fetch_and_lock(request_for("t"), 60_000)) for _ in range(2)]
-            while poller.waiting < 2:
-                await asyncio.sleep(0)
-            for _ in range(8):
-                signal.notify()
-                assert await asyncio.to_thread(paused.acquire, True, WAIT)
-            poller.shutdown()
-            await asyncio.gather(*polls, return_exceptions=True)
-
-        asyncio.run(scenario())
+        pauses = Pauses()
+        poller = make_poller(store, signal, time, max_parked=2, pause=pauses)
+        asyncio.run(pauses.after_checks(poller, signal, polls=2, checks=8))
         first, longest = CHECK_BACKOFF_SECONDS
-        assert pauses == [min(longest, first * 2**n) for n in range(8)]
+        assert pauses.seconds == [min(longest, first * 2**n) for n in range(8)]
         assert poller.failed_checks == 8
 
     def test_a_check_that_works_again_starts_the_back_off_afresh(self, store, signal, time):
-        pauses: list[float] = []
-        paused = threading.Semaphore(0)
-
-        def pause(seconds: float) -> None:
-            pauses.append(seconds)
-            paused.release()
-
         working = store.earliest_by_topic
         outcomes = iter([_failing, _failing, working, _failing])
         store.earliest_by_topic = lambda names: next(outcomes)(names)  # type: ignore[method-assign]
-        poller = make_poller(store, signal, time, max_parked=1, pause=pause)
-
-        async def scenario():
-            parked = asyncio.ensure_future(poller.fetch_and_lock(request_for("t"), 60_000))
-            while poller.waiting < 1:
-                await asyncio.sleep(0)
-            for _ in range(4):
-                signal.notify()
-                assert await asyncio.to_thread(paused.acquire, True, WAIT)
-            poller.shutdown()
-            await asyncio.gather(parked, return_exceptions=True)
-
-        asyncio.run(scenario())
+        pauses = Pauses()
+        poller = make_poller(store, signal, time, max_parked=1, pause=pauses)
+        asyncio.run(pauses.after_checks(poller, signal, polls=1, checks=4))
         first, _ = CHECK_BACKOFF_SECONDS
-        assert pauses[:2] == [first, 2 * first] and pauses[3] == first
+        assert pauses.seconds[:2] == [first, 2 * first] and pauses.seconds[3] == first
         # After a check that worked: a rest as long as the check took (three times), on the poller's
         # clock, which the test holds still.
-        assert pauses[2] == 0
+        assert pauses.seconds[2] == 0
+
+
+class Pauses:
+    """The rests the shared check takes after each run, recorded as it takes them."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._taken = threading.Semaphore(0)
+
+    def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+        self._taken.release()
+
+    async def after_checks(self, poller: LongPoller, signal: ScriptedSignal, polls: int, checks: int) -> None:
+        """Park ``polls`` polls, then tell the signal ``checks`` times, each once the check rested."""
+        parked = [asyncio.ensure_future(poller.fetch_and_lock(request_for("t"), 60_000)) for _ in range(polls)]
+        while poller.waiting < polls:
+            await asyncio.sleep(0)
+        for _ in range(checks):
+            signal.notify()
+            assert await asyncio.to_thread(self._taken.acquire, True, WAIT)
+        poller.shutdown()
+        await asyncio.gather(*parked, return_exceptions=True)
 
 
 def _failing(names):

@@ -34,6 +34,8 @@ from extask.infrastructure.rest.wire import error_response
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 ANY = "*"
 
+# The scope key of a body the guards have read.
+BODY = "extask.body"
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 
@@ -105,6 +107,7 @@ class RequestGuards:
                 if body is None:
                     return  # the client went away before it finished sending
                 receive = replaying(body, receive)
+                scope[BODY] = body  # read once: the worker commands take it from here
         except _Refused as refusal:
             response = error_response(refusal.status, refusal.camunda_type, refusal.message)
             # What is left of the request (a body of any length) is not read: the connection

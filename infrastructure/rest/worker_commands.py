@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from extask.application.errors import ApplicationError
 from extask.domain.variables import InvalidVariableValue
 from extask.infrastructure.rest import errors
-from extask.infrastructure.rest.request_guards import replaying
+from extask.infrastructure.rest.request_guards import BODY, replaying
 from extask.infrastructure.rest.routers import external_task
 from extask.infrastructure.rest.schemas import (
     BpmnErrorRequest,
@@ -68,14 +68,17 @@ class WorkerCommands:
         else:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:
-            return  # the client went away before it finished sending
+        body = scope.get(BODY)  # read by the request guards, whose receive hands it out still
+        if body is None:  # without the guards in front, or no body announced
+            body = await _read_body(receive)
+            if body is None:
+                return  # the client went away before it finished sending
+            receive = replaying(body, receive)
         parsed = _validated(model, body)
         if parsed is None:  # not ours to read: FastAPI answers it, errors included
-            await self.app(scope, replaying(body, receive), send)
+            await self.app(scope, receive, send)
             return
-        request = Request(scope, replaying(body, receive))
+        request = Request(scope, receive)
         service = scope["app"].state.service
         try:
             if task_id is None:

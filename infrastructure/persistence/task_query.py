@@ -25,7 +25,6 @@ from extask.application.queries import (
 from extask.domain.external_task import epoch_millis
 from extask.domain.variables import parse_camunda_date
 from extask.infrastructure.persistence.like import like
-from extask.infrastructure.persistence.like import like_to_glob as like_to_glob  # its former home
 from extask.infrastructure.persistence.query_building import Filters
 from extask.infrastructure.persistence.sql import Dialect, one_of
 

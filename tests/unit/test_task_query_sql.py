@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from extask.infrastructure.persistence.task_query import like_to_glob, variable_search_columns
+from extask.infrastructure.persistence.like import like_to_glob
+from extask.infrastructure.persistence.task_query import variable_search_columns
 
 
 @pytest.mark.parametrize(

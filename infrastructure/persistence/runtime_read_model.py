@@ -250,7 +250,7 @@ class SqlRuntimeReadModel:
     def task_ids(self, query: ExternalTaskQuery, now: datetime, limit: int | None = None) -> list[str]:
         filters = task_filters(query, now, self._dialect)
         statement = f"SELECT t.id FROM {{ext_task}} t{filters.where()}{task_order_by([], self._dialect)}"
-        return [row["id"] for row in self._rows(statement + _limited(limit), (*filters.params, *_bound(limit)))]
+        return [row["id"] for row in self._rows(statement + paging(Page(max_results=limit)), filters.params)]
 
     def topic_names(self, query: ExternalTaskQuery, now: datetime) -> list[str]:
         filters = task_filters(query, now, self._dialect)
@@ -259,8 +259,8 @@ class SqlRuntimeReadModel:
 
     def process_instance_ids(self, instance_filter: ProcessInstanceFilter, limit: int | None = None) -> list[str]:
         filters = instance_filters(instance_filter, self._dialect)
-        statement = f"SELECT p.id FROM {{proc_inst}} p{filters.where()} ORDER BY p.id" + _limited(limit)
-        return [row["id"] for row in self._rows(statement, (*filters.params, *_bound(limit)))]
+        statement = f"SELECT p.id FROM {{proc_inst}} p{filters.where()} ORDER BY p.id{paging(Page(max_results=limit))}"
+        return [row["id"] for row in self._rows(statement, filters.params)]
 
     # -- process instances and variables --------------------------------------------------------
 
@@ -385,11 +385,3 @@ def incident_from_row(row: Any) -> IncidentDTO:
         activity_id=row["activity_id"], tenant_id=row["tenant_id"],
         cause_incident_id=row["id"], root_cause_incident_id=row["id"], annotation=row["annotation"],
     )
-
-
-def _limited(limit: int | None) -> str:
-    return "" if limit is None else " LIMIT ?"
-
-
-def _bound(limit: int | None) -> tuple[int, ...]:
-    return () if limit is None else (limit,)
